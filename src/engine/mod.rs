@@ -1,0 +1,212 @@
+//! The query engine: one DataFusion session, built in one place, over the lake.
+//!
+//! [`session`] sets every knob we rely on, with the reason beside it; it is also where
+//! a Ballista context would plug in (`SessionContext::remote(…)`) when one machine is
+//! not enough. [`register_lake`] registers each canonical table as a listing table
+//! over its folder (only committed files live there), a `<table>_current` view for
+//! each versioned table bound to the as-of instant, and the rejects.
+//! Parameters (as-of date, window, SLA hours …) are bound by DataFusion, never pasted
+//! into SQL text: see [`Params`].
+
+mod params;
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::datasource::MemTable;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+use crate::contract::{PARTITION_COLUMN, TABLES, TableSpec};
+use crate::error::{Error, Result};
+use crate::lake::Lake;
+
+pub use params::{Params, register_local_date};
+
+/// Engine settings that come from the config.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Memory the engine may use before spilling to disk (bytes).
+    pub memory_limit: usize,
+    /// Threads (partitions) per query; 0 = one per core.
+    pub target_partitions: usize,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            // Half the machine by default (24 GiB → 12 GiB): the rest is for the OS page
+            // cache, which serves the Parquet files.
+            memory_limit: physical_memory().map_or(4 << 30, |m| m / 2),
+            target_partitions: 0,
+        }
+    }
+}
+
+/// Build the session every command uses.
+pub fn session(opts: &EngineOptions) -> Result<SessionContext> {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    let partitions = if opts.target_partitions == 0 {
+        cores
+    } else {
+        opts.target_partitions
+    };
+    let mut config = SessionConfig::new()
+        // One partition per core: more only adds repartitioning work on small machines.
+        .with_target_partitions(partitions)
+        // Arrow's sweet spot; larger batches did not help our group-bys.
+        .with_batch_size(8192)
+        // `opintel tables` and analysts use information_schema.
+        .with_information_schema(true)
+        // Partition values are Date32 from the folder names, no dictionary wrapping
+        // needed for a handful of distinct dates per query.
+        .with_repartition_joins(true)
+        .with_repartition_aggregations(true)
+        // KPI outputs are sorted by their SQL; no need to keep file order.
+        .with_prefer_existing_sort(false);
+    let options = config.options_mut();
+    // Evaluate filters (time windows, partition dates) inside the Parquet scan, so
+    // pages outside the window are never decoded.
+    options.execution.parquet.pushdown_filters = true;
+    options.execution.parquet.reorder_filters = true;
+    // Page index pruning uses the page statistics our writer records.
+    options.execution.parquet.enable_page_index = true;
+    // Our lake files are small and many per table; collecting statistics lets the
+    // planner pick join sides well.
+    options.execution.collect_statistics = true;
+    // Hash joins do not spill; on big joins with the memory limit on, sort-merge can.
+    // Our KPI joins are small-to-medium, so keep hash joins (faster) by default.
+    options.optimizer.prefer_hash_join = true;
+
+    let runtime = RuntimeEnvBuilder::new()
+        // A fair spill pool shares memory between spilling operators (sorts,
+        // aggregations) instead of letting the first one take everything.
+        .with_memory_pool(Arc::new(FairSpillPool::new(opts.memory_limit)))
+        .build_arc()?;
+    let ctx = SessionContext::new_with_config_rt(config, runtime);
+    params::register_functions(&ctx);
+    Ok(ctx)
+}
+
+/// Register the lake's tables, `<table>_current` views bound to `params`' as-of
+/// instant, and `_rejects_<table>`.
+pub async fn register_lake(ctx: &SessionContext, lake: &Lake, params: &Params) -> Result<()> {
+    for t in TABLES {
+        register_table(ctx, lake, t).await?;
+    }
+    for t in TABLES.iter().filter(|t| t.versioned()) {
+        let sql = current_view_sql(t);
+        let df = ctx.sql(&sql).await?.with_param_values(params.values())?;
+        ctx.register_table(format!("{}_current", t.name), df.into_view())?;
+    }
+    for t in TABLES {
+        let dir = lake.rejects_dir(t.name);
+        let name = format!("_rejects_{}", t.name);
+        if has_parquet(&dir) {
+            let url = ListingTableUrl::parse(dir_url(&dir)?)?;
+            let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+                .with_file_extension(".parquet");
+            let config = ListingTableConfig::new(url)
+                .with_listing_options(options)
+                .with_schema(crate::lake::rejects_schema());
+            ctx.register_table(name, Arc::new(ListingTable::try_new(config)?))?;
+        } else {
+            let empty = MemTable::try_new(crate::lake::rejects_schema(), vec![vec![]])?;
+            ctx.register_table(name, Arc::new(empty))?;
+        }
+    }
+    Ok(())
+}
+
+async fn register_table(ctx: &SessionContext, lake: &Lake, t: &TableSpec) -> Result<()> {
+    let dir = lake.table_dir(t.name);
+    let file_schema = t.lake_schema();
+    if !has_parquet(&dir) {
+        // No data yet: an empty table with the full schema (partition column included),
+        // so every query still plans and returns zero rows.
+        let mut fields: Vec<_> = file_schema.fields().iter().cloned().collect();
+        fields.push(Arc::new(datafusion::arrow::datatypes::Field::new(
+            PARTITION_COLUMN,
+            DataType::Date32,
+            true,
+        )));
+        let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(fields));
+        ctx.register_table(t.name, Arc::new(MemTable::try_new(schema, vec![vec![]])?))?;
+        return Ok(());
+    }
+    let url = ListingTableUrl::parse(dir_url(&dir)?)?;
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        .with_file_extension(".parquet")
+        .with_table_partition_cols(vec![(PARTITION_COLUMN.to_string(), DataType::Date32)]);
+    let config = ListingTableConfig::new(url)
+        .with_listing_options(options)
+        .with_schema(file_schema);
+    ctx.register_table(t.name, Arc::new(ListingTable::try_new(config)?))?;
+    Ok(())
+}
+
+/// Latest version per key with `updated_at` ≤ the as-of instant, ties to the later
+/// ingested row. Written as "pick the winning sequence number per key, then join",
+/// which DataFusion runs as a hash aggregate plus a hash join: much faster here than
+/// `row_number() over (partition by key …) = 1`.
+fn current_view_sql(t: &TableSpec) -> String {
+    let key = t.key.join(", ");
+    let cols: Vec<String> = t.fields.iter().map(|f| format!("v.{}", f.name)).collect();
+    format!(
+        "SELECT {cols}, v.{seq}, v.{src}, v.{part}
+         FROM {table} v
+         JOIN (
+             SELECT last_value({seq} ORDER BY updated_at, {seq}) AS winner
+             FROM {table}
+             WHERE updated_at <= $window_end AND {part} <= $partition_max
+             GROUP BY {key}
+         ) w ON v.{seq} = w.winner
+         WHERE v.{part} <= $partition_max",
+        cols = cols.join(", "),
+        seq = crate::contract::INGEST_SEQ,
+        src = crate::contract::SOURCE_FILE,
+        part = PARTITION_COLUMN,
+        table = t.name,
+    )
+}
+
+fn has_parquet(dir: &std::path::Path) -> bool {
+    fn walk(d: &std::path::Path) -> bool {
+        std::fs::read_dir(d).is_ok_and(|entries| {
+            entries.flatten().any(|e| {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(&p)
+                } else {
+                    p.extension().is_some_and(|x| x == "parquet")
+                }
+            })
+        })
+    }
+    walk(dir)
+}
+
+/// `file:///abs/dir/` for a folder (listing tables need the trailing slash).
+fn dir_url(dir: &std::path::Path) -> Result<String> {
+    let abs =
+        std::path::absolute(dir).map_err(|e| Error::Data(format!("{}: {e}", dir.display())))?;
+    let mut s = abs.to_string_lossy().into_owned();
+    if !s.ends_with('/') {
+        s.push('/');
+    }
+    Ok(s)
+}
+
+fn physical_memory() -> Option<usize> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kb: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}

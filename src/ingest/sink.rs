@@ -1,0 +1,149 @@
+//! Where validated rows of one table go during a transaction: duplicates are dropped
+//! against the lake's identity index, system columns are added, and rows are written
+//! to date partitions; refused rows go to the table's rejects file.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray, TimestampMicrosecondArray,
+};
+use datafusion::arrow::buffer::BooleanBuffer;
+use datafusion::arrow::compute::filter_record_batch;
+use datafusion::arrow::record_batch::RecordBatch;
+use xxhash_rust::xxh3::xxh3_64;
+
+use super::raw::Reject;
+use crate::contract::{TableKind, TableSpec};
+use crate::error::Result;
+use crate::lake::{IdIndex, Lake, PartitionedWriter, RejectWriter, Txn};
+
+/// One table's share of a transaction.
+pub(crate) struct TableSink {
+    pub table: &'static TableSpec,
+    index: IdIndex,
+    rows: PartitionedWriter,
+    rejects: RejectWriter,
+    next_seq: i64,
+}
+
+/// What happened to one batch.
+pub(crate) struct Written {
+    pub accepted: u64,
+    pub duplicates: u64,
+    /// Newest value of the table's time column among accepted rows (µs).
+    pub newest: Option<i64>,
+}
+
+impl TableSink {
+    pub fn new(lake: &Lake, txn: &Txn, table: &'static TableSpec) -> Result<TableSink> {
+        Ok(TableSink {
+            table,
+            index: IdIndex::load(lake, table.name)?,
+            rows: PartitionedWriter::new(table),
+            rejects: RejectWriter::new(table.name),
+            // Sequence numbers grow with transactions, then with rows within one.
+            next_seq: (txn.id() as i64) << 40,
+        })
+    }
+
+    pub fn reject(&mut self, txn: &Txn, source: &str, rejects: &[Reject]) -> Result<()> {
+        self.rejects.write(txn, source, rejects)
+    }
+
+    /// Write accepted rows (canonical schema), skipping rows already in the lake.
+    pub fn write(&mut self, txn: &Txn, source: &str, batch: RecordBatch) -> Result<Written> {
+        let ids = row_identities(self.table, &batch);
+        let keep: Vec<bool> = ids.iter().map(|&id| self.index.insert(id)).collect();
+        let accepted = keep.iter().filter(|&&k| k).count();
+        let duplicates = (batch.num_rows() - accepted) as u64;
+        let batch = if duplicates == 0 {
+            batch
+        } else {
+            filter_record_batch(&batch, &BooleanArray::new(BooleanBuffer::from(keep), None))?
+        };
+        if batch.num_rows() == 0 {
+            return Ok(Written {
+                accepted: 0,
+                duplicates,
+                newest: None,
+            });
+        }
+        let n = batch.num_rows();
+        let seq = Int64Array::from_iter_values(self.next_seq..self.next_seq + n as i64);
+        self.next_seq += n as i64;
+        let mut columns = batch.columns().to_vec();
+        columns.push(Arc::new(seq));
+        columns.push(Arc::new(StringArray::from(vec![source; n])));
+        let full = RecordBatch::try_new(self.table.lake_schema(), columns)?;
+        let newest = self
+            .table
+            .field_index(self.table.time_column)
+            .and_then(|i| {
+                full.column(i)
+                    .as_any()
+                    .downcast_ref::<TimestampMicrosecondArray>()
+            })
+            .and_then(|a| a.values().iter().copied().max());
+        self.rows.write(txn, &full)?;
+        Ok(Written {
+            accepted: n as u64,
+            duplicates,
+            newest,
+        })
+    }
+
+    /// Close the files and stage the new identities.
+    pub fn finish(mut self, txn: &Txn) -> Result<()> {
+        self.rows.finish()?;
+        self.rejects.finish()?;
+        self.index.stage(txn)
+    }
+}
+
+/// The identity of each row: its `event_id` for events, the whole canonical row for
+/// versioned tables (so an identical re-sent version is a duplicate, a changed one is not).
+fn row_identities(table: &TableSpec, batch: &RecordBatch) -> Vec<u64> {
+    if table.kind == TableKind::Event
+        && let Some(ids) = table
+            .field_index("event_id")
+            .and_then(|i| batch.column(i).as_any().downcast_ref::<StringArray>())
+    {
+        return ids
+            .iter()
+            .map(|v| xxh3_64(v.unwrap_or("").as_bytes()))
+            .collect();
+    }
+    let mut buf = Vec::with_capacity(256);
+    (0..batch.num_rows())
+        .map(|row| {
+            buf.clear();
+            for col in batch.columns() {
+                encode_value(col, row, &mut buf);
+            }
+            xxh3_64(&buf)
+        })
+        .collect()
+}
+
+/// A stable byte encoding of one value (independent of arrow versions).
+fn encode_value(col: &ArrayRef, row: usize, buf: &mut Vec<u8>) {
+    if col.is_null(row) {
+        buf.push(0);
+        return;
+    }
+    buf.push(1);
+    let any = col.as_any();
+    if let Some(a) = any.downcast_ref::<StringArray>() {
+        let v = a.value(row).as_bytes();
+        buf.extend_from_slice(&(v.len() as u32).to_le_bytes());
+        buf.extend_from_slice(v);
+    } else if let Some(a) = any.downcast_ref::<Float64Array>() {
+        buf.extend_from_slice(&a.value(row).to_bits().to_le_bytes());
+    } else if let Some(a) = any.downcast_ref::<TimestampMicrosecondArray>() {
+        buf.extend_from_slice(&a.value(row).to_le_bytes());
+    } else if let Some(a) = any.downcast_ref::<Int64Array>() {
+        buf.extend_from_slice(&a.value(row).to_le_bytes());
+    } else if let Some(a) = any.downcast_ref::<BooleanArray>() {
+        buf.push(u8::from(a.value(row)));
+    }
+}

@@ -1,0 +1,191 @@
+//! The nightly job, end to end: lock the lake, ingest what was given, compute every
+//! KPI as of the date, write the report folder, publish it atomically.
+//!
+//! Outcomes map to exit codes in `cli` (see the README's "Operating opintel").
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDate;
+
+use crate::config::Config;
+use crate::engine::{self, EngineOptions, Params};
+use crate::error::{Error, Result, io_at};
+use crate::ingest::{self, FileStatus, IngestReport};
+use crate::kpi::{self, KpiResult, Origin};
+use crate::lake::{Lake, LakeLock};
+use crate::manifest::{KpiEntry, Manifest, Phase, RunStatus, now};
+use crate::publish::{self, Staged};
+
+/// What `opintel run` was asked to do, flags and config already merged.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub as_of: NaiveDate,
+    /// The report folder to publish.
+    pub out: PathBuf,
+    /// Export files or folders to ingest first.
+    pub inputs: Vec<PathBuf>,
+    /// Wait this long for the lake's lock instead of failing at once.
+    pub wait: Option<Duration>,
+    pub progress: bool,
+    /// Move `<out parent>/latest` to the new report.
+    pub point_latest: bool,
+    pub command: String,
+}
+
+/// What a run produced.
+pub struct RunOutcome {
+    pub manifest: Manifest,
+    pub out: PathBuf,
+    pub results: Vec<KpiResult>,
+}
+
+/// Yesterday, UTC: the default as-of date.
+pub fn default_as_of() -> NaiveDate {
+    (chrono::Utc::now() - chrono::Duration::days(1)).date_naive()
+}
+
+/// Ingest only (the `ingest` command).
+pub fn ingest_only(
+    config: &Config,
+    inputs: &[PathBuf],
+    wait: Option<Duration>,
+    progress: bool,
+) -> Result<IngestReport> {
+    let lock = LakeLock::acquire(&config.lake, wait)?;
+    let lake = Lake::open_for_write(&config.lake, &lock)?;
+    ingest::ingest(config, &lake, inputs, progress)
+}
+
+/// The nightly run.
+pub fn run(config: &Config, opts: &RunOptions) -> Result<RunOutcome> {
+    let started_at = now();
+    let mut phases = Vec::new();
+    let mut warnings = Vec::new();
+    let lock = LakeLock::acquire(&config.lake, opts.wait)?;
+    let lake = Lake::open_for_write(&config.lake, &lock)?;
+
+    let mut ingest_report = None;
+    if !opts.inputs.is_empty() {
+        let t = Instant::now();
+        let report = ingest::ingest(config, &lake, &opts.inputs, opts.progress)?;
+        phases.push(Phase {
+            name: "ingest".into(),
+            seconds: t.elapsed().as_secs_f64(),
+        });
+        warnings.extend(ingest_warnings(&report));
+        ingest_report = Some(report);
+    }
+
+    let t = Instant::now();
+    let queries = kpi::catalogue(config.queries.as_deref())?;
+    let params = Params::new(config, opts.as_of);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(Error::PlainIo)?;
+    let results = runtime.block_on(async {
+        let ctx = engine::session(&EngineOptions::default())?;
+        engine::register_local_date(&ctx, params.tz);
+        engine::register_lake(&ctx, &lake, &params).await?;
+        Ok::<_, Error>(kpi::run_all(&ctx, &queries, &params).await)
+    })?;
+    phases.push(Phase {
+        name: "queries".into(),
+        seconds: t.elapsed().as_secs_f64(),
+    });
+
+    let t = Instant::now();
+    let staged = Staged::new(&opts.out)?;
+    let kpi_dir = staged.dir.join("kpis");
+    std::fs::create_dir_all(&kpi_dir).map_err(io_at(&kpi_dir))?;
+    let mut entries = Vec::new();
+    for r in &results {
+        let mut entry = KpiEntry {
+            name: r.query.name.clone(),
+            title: r.query.header.title.clone(),
+            origin: match &r.query.origin {
+                Origin::BuiltIn => "built-in".into(),
+                Origin::User(p) => p.display().to_string(),
+            },
+            rows: r.rows(),
+            seconds: r.seconds,
+            parquet: None,
+            csv: None,
+            error: None,
+        };
+        match &r.outcome {
+            Ok(batches) => {
+                let schema = r.schema.clone();
+                let pq = kpi_dir.join(format!("{}.parquet", r.query.name));
+                let csv = kpi_dir.join(format!("{}.csv", r.query.name));
+                kpi::output::write_parquet(&pq, schema.clone(), batches)?;
+                kpi::output::write_csv(&csv, &schema, batches)?;
+                entry.parquet = Some(format!("kpis/{}.parquet", r.query.name));
+                entry.csv = Some(format!("kpis/{}.csv", r.query.name));
+            }
+            Err(e) => {
+                warnings.push(format!("KPI {} failed: {e}", r.query.name));
+                entry.error = Some(e.clone());
+            }
+        }
+        entries.push(entry);
+    }
+    let failed_files = ingest_report.as_ref().map_or(0, |r| r.failed().count());
+    let failed_kpis = entries.iter().filter(|e| e.error.is_some()).count();
+    let mut manifest = Manifest {
+        opintel_version: env!("CARGO_PKG_VERSION").into(),
+        datafusion_version: datafusion::DATAFUSION_VERSION.into(),
+        command: opts.command.clone(),
+        started_at,
+        finished_at: String::new(),
+        status: if failed_files + failed_kpis == 0 {
+            RunStatus::Ok
+        } else {
+            RunStatus::Partial
+        },
+        as_of: opts.as_of.to_string(),
+        window_days: params.window_days,
+        window_start: params.window_start_date().to_string(),
+        window_end: opts.as_of.to_string(),
+        reporting_time_zone: config.reporting_time_zone.clone(),
+        lake: lake.root().display().to_string(),
+        phases,
+        ingest: ingest_report,
+        kpis: entries,
+        warnings,
+    };
+    crate::report::write_html(&staged.dir, &manifest, &results)?;
+    manifest.phases.push(Phase {
+        name: "report".into(),
+        seconds: t.elapsed().as_secs_f64(),
+    });
+    manifest.finished_at = now();
+    let path = staged.dir.join("manifest.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&manifest)?).map_err(io_at(&path))?;
+    let out = staged.publish()?;
+    if opts.point_latest {
+        publish::point_latest(&out)?;
+    }
+    drop(lock);
+    Ok(RunOutcome {
+        manifest,
+        out,
+        results,
+    })
+}
+
+fn ingest_warnings(report: &IngestReport) -> Vec<String> {
+    report
+        .files
+        .iter()
+        .filter_map(|f| match f.status {
+            FileStatus::Failed => Some(format!("file {} was not ingested: {}", f.path, f.message)),
+            FileStatus::Partial => Some(format!(
+                "file {} was read only in part: {}",
+                f.path, f.message
+            )),
+            _ => None,
+        })
+        .collect()
+}

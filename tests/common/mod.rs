@@ -1,0 +1,181 @@
+//! Helpers shared by the integration tests: run the real binary in a temp folder,
+//! read Parquet outputs into plain values.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use datafusion::arrow::array::{
+    Array, BooleanArray, Date32Array, Float64Array, Int64Array, StringArray,
+    TimestampMicrosecondArray,
+};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+/// A value read back from a Parquet file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum V {
+    S(String),
+    I(i64),
+    F(f64),
+    /// Date as YYYY-MM-DD.
+    D(String),
+    /// Timestamp as µs since the epoch.
+    T(i64),
+    B(bool),
+    Null,
+}
+
+pub fn s(x: &str) -> V {
+    V::S(x.to_string())
+}
+pub fn d(x: &str) -> V {
+    V::D(x.to_string())
+}
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    root().join("data/fixtures").join(name)
+}
+
+/// Run `opintel` with `args` in `cwd`.
+pub fn opintel(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_opintel"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("OPINTEL_FAULT")
+        .output()
+        .expect("run opintel")
+}
+
+/// Run and insist on success, printing what it said otherwise.
+pub fn opintel_ok(cwd: &Path, args: &[&str]) -> Output {
+    let out = opintel(cwd, args);
+    assert!(
+        out.status.success(),
+        "opintel {args:?} failed ({:?})\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Column names and rows of a Parquet file.
+pub fn read_parquet(path: &Path) -> (Vec<String>, Vec<Vec<V>>) {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).expect("parquet");
+    let names: Vec<String> = builder
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let mut rows = Vec::new();
+    for batch in builder.build().expect("reader") {
+        let batch = batch.expect("batch");
+        for r in 0..batch.num_rows() {
+            rows.push(
+                batch
+                    .columns()
+                    .iter()
+                    .map(|c| value(c.as_ref(), r))
+                    .collect(),
+            );
+        }
+    }
+    (names, rows)
+}
+
+/// Rows of every Parquet file under `dir` (recursively).
+pub fn read_parquet_dir(dir: &Path) -> Vec<Vec<V>> {
+    let mut rows = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "parquet") {
+                rows.extend(read_parquet(&p).1);
+            }
+        }
+    }
+    rows
+}
+
+pub fn value(c: &dyn Array, r: usize) -> V {
+    if c.is_null(r) {
+        return V::Null;
+    }
+    match c.data_type() {
+        DataType::Utf8 => V::S(
+            c.as_any()
+                .downcast_ref::<StringArray>()
+                .expect("utf8")
+                .value(r)
+                .to_string(),
+        ),
+        DataType::Int64 => V::I(
+            c.as_any()
+                .downcast_ref::<Int64Array>()
+                .expect("i64")
+                .value(r),
+        ),
+        DataType::Float64 => V::F(
+            c.as_any()
+                .downcast_ref::<Float64Array>()
+                .expect("f64")
+                .value(r),
+        ),
+        DataType::Boolean => V::B(
+            c.as_any()
+                .downcast_ref::<BooleanArray>()
+                .expect("bool")
+                .value(r),
+        ),
+        DataType::Date32 => V::D(
+            c.as_any()
+                .downcast_ref::<Date32Array>()
+                .expect("date")
+                .value_as_date(r)
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
+        ),
+        DataType::Timestamp(_, _) => V::T(
+            c.as_any()
+                .downcast_ref::<TimestampMicrosecondArray>()
+                .expect("ts µs")
+                .value(r),
+        ),
+        other => panic!("unexpected type {other}"),
+    }
+}
+
+/// Compare rows, floats within 1e-9 (relative or absolute).
+pub fn assert_rows(what: &str, actual: &[Vec<V>], expected: &[Vec<V>]) {
+    assert_eq!(
+        actual.len(),
+        expected.len(),
+        "{what}: row count\nactual: {actual:#?}"
+    );
+    for (i, (a, e)) in actual.iter().zip(expected).enumerate() {
+        assert_eq!(a.len(), e.len(), "{what} row {i}: width");
+        for (j, (x, y)) in a.iter().zip(e).enumerate() {
+            let same = match (x, y) {
+                (V::F(p), V::F(q)) => (p - q).abs() <= 1e-9 * q.abs().max(1.0),
+                _ => x == y,
+            };
+            assert!(
+                same,
+                "{what} row {i} col {j}: got {x:?}, expected {y:?}\nrow: {a:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,221 @@
+#!/usr/bin/env python3
+"""Compare KPI Parquet tables row by row: the reference (EXPECTED_DIR) against opintel
+(ACTUAL_DIR).
+
+Usage:
+    python3 compare_kpis.py EXPECTED_DIR ACTUAL_DIR [--names fill_rate,exception_aging,...]
+
+For each KPI `NAME`, reads `EXPECTED_DIR/NAME.parquet` and `ACTUAL_DIR/NAME.parquet` and
+checks, in both files:
+  - the column names, in order, are the contract's;
+  - each column has the contract's type: dates are dates (date32), counts are integers
+    (int64), units/values/rates/hours are floats (float64), text is text;
+then that both have the same number of rows and, matching rows on the KPI's key columns
+(its grain), that integers, strings and dates are equal and floats are equal within 1e-9
+relative or 1e-9 absolute. Row order is not compared.
+
+Prints the first 20 mismatching rows per table and exits 1 on any mismatch, 0 otherwise
+(2 on bad usage).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import math
+import os
+import sys
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+DATE, INT, FLOAT, STR = "date", "int", "float", "str"
+KIND_NAME = {DATE: "a date (date32)", INT: "an integer (int64)", FLOAT: "a float (float64)",
+             STR: "a string"}
+
+# Columns in contract order with their kind; the key (grain) rows are matched on.
+KPIS = {
+    "fill_rate": {
+        "key": ["due_date", "channel", "warehouse_id"],
+        "columns": [("due_date", DATE), ("channel", STR), ("warehouse_id", STR),
+                    ("lines", INT), ("orders", INT), ("units_demanded", FLOAT),
+                    ("units_filled", FLOAT), ("unit_fill_rate", FLOAT),
+                    ("line_fill_rate", FLOAT), ("order_fill_rate", FLOAT),
+                    ("otif_rate", FLOAT)],
+    },
+    "exception_aging": {
+        "key": ["exception_type", "severity", "age_bucket"],
+        "columns": [("as_of", DATE), ("exception_type", STR), ("severity", STR),
+                    ("age_bucket", STR), ("open_count", INT), ("breached_count", INT),
+                    ("oldest_age_hours", FLOAT)],
+    },
+    "count_variance_by_zone": {
+        "key": ["warehouse_id", "zone"],
+        "columns": [("warehouse_id", STR), ("zone", STR), ("counts", INT),
+                    ("accurate_counts", INT), ("accuracy_rate", FLOAT),
+                    ("net_variance_units", FLOAT), ("abs_variance_units", FLOAT),
+                    ("net_variance_value", FLOAT), ("abs_variance_value", FLOAT)],
+    },
+    "count_variance_by_supplier": {
+        "key": ["warehouse_id", "supplier_id"],
+        "columns": [("warehouse_id", STR), ("supplier_id", STR), ("counts", INT),
+                    ("accurate_counts", INT), ("accuracy_rate", FLOAT),
+                    ("net_variance_units", FLOAT), ("abs_variance_units", FLOAT),
+                    ("net_variance_value", FLOAT), ("abs_variance_value", FLOAT)],
+    },
+}
+
+MAX_SHOWN = 20
+REL_TOL = 1e-9
+ABS_TOL = 1e-9
+
+
+def kind_ok(kind: str, t: pa.DataType) -> bool:
+    """Whether an Arrow type is what the contract asks for. Text may come back as any of
+    Arrow's string layouts: Parquet stores them the same way."""
+    if kind == DATE:
+        return pa.types.is_date32(t)
+    if kind == INT:
+        return pa.types.is_int64(t)
+    if kind == FLOAT:
+        return pa.types.is_float64(t)
+    return (pa.types.is_string(t) or pa.types.is_large_string(t)
+            or getattr(pa.types, "is_string_view", lambda _: False)(t))
+
+
+def floats_equal(a: float, b: float) -> bool:
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    if math.isinf(a) or math.isinf(b):
+        return a == b
+    diff = abs(a - b)
+    return diff <= ABS_TOL or diff <= REL_TOL * max(abs(a), abs(b))
+
+
+def values_equal(kind: str, a, b) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    if kind == FLOAT:
+        return floats_equal(float(a), float(b))
+    return type(a) is type(b) and a == b
+
+
+def fmt(v) -> str:
+    if v is None:
+        return "NULL"
+    if isinstance(v, (dt.date, dt.datetime)):
+        return v.isoformat()
+    return repr(v)
+
+
+def fmt_row(row: dict) -> str:
+    return "{" + ", ".join(f"{c}: {fmt(v)}" for c, v in row.items()) + "}"
+
+
+def compare_table(name: str, expected_path: str, actual_path: str) -> list[str]:
+    """Problems found comparing one KPI table; empty when they agree."""
+    spec = KPIS[name]
+    want_cols = [c for c, _ in spec["columns"]]
+    kinds = dict(spec["columns"])
+    problems: list[str] = []
+
+    tables = {}
+    for side, path in (("expected", expected_path), ("actual", actual_path)):
+        if not os.path.isfile(path):
+            problems.append(f"{side} file {path} does not exist")
+            continue
+        try:
+            tables[side] = pq.read_table(path)
+        except Exception as e:  # a broken file is a mismatch, reported, not a crash
+            problems.append(f"{side} file {path} cannot be read: {e}")
+    if problems:
+        return problems
+
+    # Column names, in order, and types, on both sides.
+    names_differ = False
+    for side, t in tables.items():
+        if t.column_names != want_cols:
+            names_differ = True
+            problems.append(f"{side} columns {t.column_names}\n      contract {want_cols}")
+            continue
+        for f in t.schema:
+            if not kind_ok(kinds[f.name], f.type):
+                problems.append(f"{side} column {f.name} has type {f.type}, "
+                                f"expected {KIND_NAME[kinds[f.name]]}")
+    if names_differ:
+        return problems
+
+    exp, act = tables["expected"], tables["actual"]
+    if exp.num_rows != act.num_rows:
+        problems.append(f"row count: expected {exp.num_rows}, actual {act.num_rows}")
+
+    key = spec["key"]
+
+    def by_key(t: pa.Table, side: str) -> dict:
+        rows: dict = {}
+        for r in t.to_pylist():
+            k = tuple(r[c] for c in key)
+            if k in rows:
+                problems.append(f"{side}: key {dict(zip(key, k))} appears more than once")
+            rows[k] = r
+        return rows
+
+    exp_rows, act_rows = by_key(exp, "expected"), by_key(act, "actual")
+
+    def sort_key(k: tuple):
+        return tuple((v is None, str(v)) for v in k)
+
+    row_diffs: list[str] = []
+    for k in sorted(set(exp_rows) | set(act_rows), key=sort_key):
+        label = ", ".join(f"{c}={fmt(v)}" for c, v in zip(key, k))
+        e, a = exp_rows.get(k), act_rows.get(k)
+        if a is None:
+            row_diffs.append(f"[{label}] missing in actual; expected row: {fmt_row(e)}")
+        elif e is None:
+            row_diffs.append(f"[{label}] not expected; actual row: {fmt_row(a)}")
+        else:
+            cells = [f"{c}: expected {fmt(e[c])}, actual {fmt(a[c])}"
+                     for c in want_cols if not values_equal(kinds[c], e[c], a[c])]
+            if cells:
+                row_diffs.append(f"[{label}] " + "; ".join(cells))
+    if row_diffs:
+        problems.append(f"{len(row_diffs)} mismatching row(s)"
+                        + (f", first {MAX_SHOWN} shown" if len(row_diffs) > MAX_SHOWN else "")
+                        + ":")
+        problems.extend("  " + d for d in row_diffs[:MAX_SHOWN])
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Compare KPI Parquet tables row by row.")
+    parser.add_argument("expected_dir")
+    parser.add_argument("actual_dir")
+    parser.add_argument("--names", default=",".join(KPIS),
+                        help=f"comma-separated KPI names (default: {','.join(KPIS)})")
+    args = parser.parse_args(argv)
+
+    names = [n.strip() for n in args.names.split(",") if n.strip()]
+    unknown = [n for n in names if n not in KPIS]
+    if unknown or not names:
+        parser.error(f"--names: unknown KPI(s) {unknown}; known: {', '.join(KPIS)}")
+
+    failed = 0
+    for name in names:
+        problems = compare_table(name,
+                                 os.path.join(args.expected_dir, f"{name}.parquet"),
+                                 os.path.join(args.actual_dir, f"{name}.parquet"))
+        if problems:
+            failed += 1
+            print(f"MISMATCH {name}:")
+            for p in problems:
+                print(f"  {p}")
+        else:
+            print(f"ok {name}")
+    if failed:
+        print(f"{failed} of {len(names)} KPI table(s) differ")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
