@@ -213,27 +213,31 @@ fn ingest_table(
     let Some(table) = files.first().map(|f| f.src.table) else {
         return Ok(());
     };
-    let mut sink = TableSink::new(lake, txn, table)?;
-    for Pending {
-        index: i,
-        src,
-        hash,
-    } in files
-    {
+    let mut sink = TableSink::new(txn, table)?;
+    let mut done: Vec<(usize, FileReport, i64, i64)> = Vec::new();
+    for Pending { index, src, hash } in files {
         bar.set_message(
             src.path
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
         );
+        let first_seq = sink.next_seq();
         let report = ingest_file(config, txn, &mut sink, &src, &hash, bar)?;
+        done.push((index, report, first_seq, sink.next_seq()));
+    }
+    let dups = sink.finish(lake, txn)?;
+    for (index, mut report, from, to) in done {
+        let d = dups.count_in(from, to);
+        report.duplicates += d;
+        report.accepted -= d;
         if matches!(
             report.status,
             FileStatus::Ingested | FileStatus::Partial | FileStatus::Empty
         ) {
             txn.record_source(SourceRecord {
-                hash,
-                path: src.path.display().to_string(),
+                hash: report.hash.clone(),
+                path: report.path.clone(),
                 table: table.name.to_string(),
                 rows_read: report.rows_read,
                 accepted: report.accepted,
@@ -242,10 +246,10 @@ fn ingest_table(
             });
         }
         if let Ok(mut r) = results.lock() {
-            r.push((i, report));
+            r.push((index, report));
         }
     }
-    sink.finish(txn)
+    Ok(())
 }
 
 fn ingest_file(
@@ -295,7 +299,6 @@ fn ingest_file(
                 if let Some(batch) = v.batch {
                     let w = sink.write(txn, &label, batch)?;
                     report.accepted += w.accepted;
-                    report.duplicates += w.duplicates;
                     report.newest = report.newest.max(w.newest);
                 }
             }

@@ -1,26 +1,25 @@
-//! Where validated rows of one table go during a transaction: duplicates are dropped
-//! against the lake's identity index, system columns are added, and rows are written
-//! to date partitions; refused rows go to the table's rejects file.
+//! Where validated rows of one table go during a transaction: system columns are
+//! added, rows are written to date partitions and their identities collected; at the
+//! end duplicates (against the lake and within the run) are found by an external merge
+//! and removed. Refused rows go to the table's rejects file.
 
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
     Array, ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray, TimestampMicrosecondArray,
 };
-use datafusion::arrow::buffer::BooleanBuffer;
-use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::record_batch::RecordBatch;
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::raw::Reject;
 use crate::contract::{TableKind, TableSpec};
 use crate::error::Result;
-use crate::lake::{IdIndex, Lake, PartitionedWriter, RejectWriter, Txn};
+use crate::lake::{Duplicates, IdSpill, Lake, PartitionedWriter, RejectWriter, Txn};
 
 /// One table's share of a transaction.
 pub(crate) struct TableSink {
     pub table: &'static TableSpec,
-    index: IdIndex,
+    ids: IdSpill,
     rows: PartitionedWriter,
     rejects: RejectWriter,
     next_seq: i64,
@@ -28,47 +27,47 @@ pub(crate) struct TableSink {
 
 /// What happened to one batch.
 pub(crate) struct Written {
+    /// Rows written; some may turn out to be duplicates when the sink finishes.
     pub accepted: u64,
-    pub duplicates: u64,
-    /// Newest value of the table's time column among accepted rows (µs).
+    /// Newest value of the table's time column among them (µs).
     pub newest: Option<i64>,
 }
 
 impl TableSink {
-    pub fn new(lake: &Lake, txn: &Txn, table: &'static TableSpec) -> Result<TableSink> {
+    pub fn new(txn: &Txn, table: &'static TableSpec) -> Result<TableSink> {
+        // Sequence numbers grow with transactions, then with rows within one.
+        let base = (txn.id() as i64) << 40;
         Ok(TableSink {
             table,
-            index: IdIndex::load(lake, table.name)?,
+            ids: IdSpill::new(txn, table.name, base)?,
             rows: PartitionedWriter::new(table),
             rejects: RejectWriter::new(table.name),
-            // Sequence numbers grow with transactions, then with rows within one.
-            next_seq: (txn.id() as i64) << 40,
+            next_seq: base,
         })
+    }
+
+    /// The sequence number the next accepted row will get.
+    pub fn next_seq(&self) -> i64 {
+        self.next_seq
     }
 
     pub fn reject(&mut self, txn: &Txn, source: &str, rejects: &[Reject]) -> Result<()> {
         self.rejects.write(txn, source, rejects)
     }
 
-    /// Write accepted rows (canonical schema), skipping rows already in the lake.
+    /// Write valid rows (canonical schema) with their system columns. Duplicates are
+    /// found and removed in [`TableSink::finish`].
     pub fn write(&mut self, txn: &Txn, source: &str, batch: RecordBatch) -> Result<Written> {
-        let ids = row_identities(self.table, &batch);
-        let keep: Vec<bool> = ids.iter().map(|&id| self.index.insert(id)).collect();
-        let accepted = keep.iter().filter(|&&k| k).count();
-        let duplicates = (batch.num_rows() - accepted) as u64;
-        let batch = if duplicates == 0 {
-            batch
-        } else {
-            filter_record_batch(&batch, &BooleanArray::new(BooleanBuffer::from(keep), None))?
-        };
-        if batch.num_rows() == 0 {
+        let n = batch.num_rows();
+        if n == 0 {
             return Ok(Written {
                 accepted: 0,
-                duplicates,
                 newest: None,
             });
         }
-        let n = batch.num_rows();
+        for (i, id) in row_identities(self.table, &batch).into_iter().enumerate() {
+            self.ids.push(id, self.next_seq + i as i64)?;
+        }
         let seq = Int64Array::from_iter_values(self.next_seq..self.next_seq + n as i64);
         self.next_seq += n as i64;
         let mut columns = batch.columns().to_vec();
@@ -87,16 +86,17 @@ impl TableSink {
         self.rows.write(txn, &full)?;
         Ok(Written {
             accepted: n as u64,
-            duplicates,
             newest,
         })
     }
 
-    /// Close the files and stage the new identities.
-    pub fn finish(mut self, txn: &Txn) -> Result<()> {
-        self.rows.finish()?;
+    /// Find duplicates (against the lake and within this run), remove them from the
+    /// staged files, close everything and stage the new identities.
+    pub fn finish(self, lake: &Lake, txn: &Txn) -> Result<Duplicates> {
+        let dups = self.ids.resolve(lake, txn)?;
+        self.rows.finish(txn, &dups)?;
         self.rejects.finish()?;
-        self.index.stage(txn)
+        Ok(dups)
     }
 }
 

@@ -1,101 +1,278 @@
-//! Row identities already in the lake, for de-duplication at ingest.
+//! Row identities, for de-duplication at ingest, in memory that does not grow with
+//! the size of the input or of the lake.
 //!
-//! Each committed transaction adds one file per table of 64-bit identity hashes
-//! (little-endian). Loading a table's index reads them all into a hash set: 8 bytes
-//! per row plus the set's overhead, about 150 MB for ten million rows.
+//! Every committed transaction leaves one *sorted* file of 64-bit identity hashes per
+//! table (`_opintel/index/<table>/<txn>.ids`, little-endian). During ingest each
+//! accepted row's (identity, sequence number) goes to an [`IdSpill`], which sorts
+//! fixed-size chunks and writes them to scratch files. At the end a k-way merge of the
+//! committed files and the scratch runs walks all identities in order: in each group
+//! of equal identities the earliest row (the lake's, else the lowest sequence number)
+//! is kept and every other one is a duplicate. The merge writes the transaction's own
+//! sorted identity file and returns the duplicates as a bitmap over the run's sequence
+//! numbers. Memory: one chunk (32 MiB) while ingesting, one buffer per run while merging.
 
-use std::collections::HashSet;
-use std::fs;
-use std::hash::{BuildHasherDefault, Hasher};
-use std::io::Write;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::fs::{self, File};
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
 
 use super::{Lake, Txn};
 use crate::error::{Result, io_at};
 
-/// The identities of one table: those committed plus those added in this run.
-pub struct IdIndex {
+/// (identity, sequence) pairs held before a chunk is sorted and spilled: 32 MiB.
+const CHUNK_PAIRS: usize = 2 << 20;
+/// History files beyond which a commit merges them all into its own file.
+const MAX_HISTORY_FILES: usize = 32;
+
+/// Collects the identities of the rows a transaction adds to one table.
+pub struct IdSpill {
     table: String,
-    known: HashSet<u64, Ids>,
-    added: Vec<u64>,
+    scratch: PathBuf,
+    chunk: Vec<(u64, i64)>,
+    runs: Vec<PathBuf>,
+    /// First sequence number of this run and the number handed out.
+    base: i64,
+    count: u64,
 }
 
-impl IdIndex {
-    /// Load the committed identities of `table`.
-    pub fn load(lake: &Lake, table: &str) -> Result<IdIndex> {
-        let dir = lake.index_dir(table);
-        let mut known = HashSet::default();
-        if let Ok(entries) = fs::read_dir(&dir) {
-            for e in entries {
-                let path = e.map_err(io_at(&dir))?.path();
-                if path.extension().is_some_and(|x| x == "ids") {
-                    let bytes = fs::read(&path).map_err(io_at(&path))?;
-                    known.reserve(bytes.len() / 8);
-                    known.extend(
-                        bytes
-                            .chunks_exact(8)
-                            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]))),
-                    );
-                }
-            }
+/// Which of a run's rows were duplicates: a bitmap over sequence numbers.
+#[derive(Debug, Default)]
+pub struct Duplicates {
+    base: i64,
+    bits: Vec<u64>,
+    count: u64,
+}
+
+impl Duplicates {
+    fn mark(&mut self, seq: i64) {
+        let i = (seq - self.base) as usize;
+        if self.bits.len() <= i / 64 {
+            self.bits.resize(i / 64 + 1, 0);
         }
-        Ok(IdIndex {
-            table: table.to_string(),
-            known,
-            added: Vec::new(),
-        })
+        if self.bits[i / 64] & (1 << (i % 64)) == 0 {
+            self.bits[i / 64] |= 1 << (i % 64);
+            self.count += 1;
+        }
     }
 
-    /// Add an identity; false when it was already there (a duplicate).
-    pub fn insert(&mut self, id: u64) -> bool {
-        let new = self.known.insert(id);
-        if new {
-            self.added.push(id);
+    pub fn contains(&self, seq: i64) -> bool {
+        if seq < self.base {
+            return false;
         }
-        new
+        let i = (seq - self.base) as usize;
+        self.bits
+            .get(i / 64)
+            .is_some_and(|w| w & (1 << (i % 64)) != 0)
     }
 
-    pub fn len(&self) -> usize {
-        self.known.len()
+    /// Duplicates with sequence numbers in `[from, to)`.
+    pub fn count_in(&self, from: i64, to: i64) -> u64 {
+        (from.max(self.base)..to)
+            .filter(|&s| self.contains(s))
+            .count() as u64
+    }
+
+    pub fn len(&self) -> u64 {
+        self.count
     }
 
     pub fn is_empty(&self) -> bool {
-        self.known.is_empty()
-    }
-
-    /// Stage the identities added in this run as part of `txn`.
-    pub fn stage(&mut self, txn: &Txn) -> Result<()> {
-        if self.added.is_empty() {
-            return Ok(());
-        }
-        let rel = format!("_opintel/index/{}/{:08}.ids", self.table, txn.id());
-        let path = txn.stage(&rel)?;
-        let mut bytes = Vec::with_capacity(self.added.len() * 8);
-        for id in &self.added {
-            bytes.extend_from_slice(&id.to_le_bytes());
-        }
-        let mut f = fs::File::create(&path).map_err(io_at(&path))?;
-        f.write_all(&bytes).map_err(io_at(&path))?;
-        self.added.clear();
-        Ok(())
+        self.count == 0
     }
 }
 
-/// The identities are already uniform hashes: use them as their own hash.
-type Ids = BuildHasherDefault<IdentityHasher>;
-
-#[derive(Default)]
-pub(crate) struct IdentityHasher(u64);
-
-impl Hasher for IdentityHasher {
-    fn finish(&self) -> u64 {
-        self.0
+impl IdSpill {
+    pub fn new(txn: &Txn, table: &str, base: i64) -> Result<IdSpill> {
+        let scratch = txn.scratch_dir().join("ids").join(table);
+        fs::create_dir_all(&scratch).map_err(io_at(&scratch))?;
+        Ok(IdSpill {
+            table: table.to_string(),
+            scratch,
+            chunk: Vec::with_capacity(CHUNK_PAIRS.min(1 << 16)),
+            runs: Vec::new(),
+            base,
+            count: 0,
+        })
     }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+
+    /// Remember row `seq`'s identity.
+    pub fn push(&mut self, id: u64, seq: i64) -> Result<()> {
+        self.chunk.push((id, seq));
+        self.count += 1;
+        if self.chunk.len() >= CHUNK_PAIRS {
+            self.spill()?;
         }
+        Ok(())
     }
-    fn write_u64(&mut self, v: u64) {
-        self.0 = v;
+
+    fn spill(&mut self) -> Result<()> {
+        if self.chunk.is_empty() {
+            return Ok(());
+        }
+        self.chunk.sort_unstable();
+        let path = self.scratch.join(format!("run-{:05}", self.runs.len()));
+        let mut w = BufWriter::with_capacity(1 << 20, File::create(&path).map_err(io_at(&path))?);
+        for (id, seq) in &self.chunk {
+            w.write_all(&id.to_le_bytes()).map_err(io_at(&path))?;
+            w.write_all(&seq.to_le_bytes()).map_err(io_at(&path))?;
+        }
+        w.flush().map_err(io_at(&path))?;
+        self.chunk.clear();
+        self.runs.push(path);
+        Ok(())
+    }
+
+    /// Find the duplicates against the lake and within the run, and stage the run's
+    /// identity file (merged with the history when the history has many files).
+    pub fn resolve(mut self, lake: &Lake, txn: &Txn) -> Result<Duplicates> {
+        let mut dups = Duplicates {
+            base: self.base,
+            ..Duplicates::default()
+        };
+        if self.count == 0 {
+            return Ok(dups);
+        }
+        let history = history_files(lake, &self.table)?;
+        let compact = history.len() >= MAX_HISTORY_FILES;
+        let mut sources: Vec<Run> = Vec::new();
+        for h in &history {
+            sources.push(Run::open(h, false)?);
+        }
+        // The last chunk is merged straight from memory.
+        self.chunk.sort_unstable();
+        for r in &self.runs {
+            sources.push(Run::open(r, true)?);
+        }
+        let in_memory = std::mem::take(&mut self.chunk);
+        let rel = format!("_opintel/index/{}/{:08}.ids", self.table, txn.id());
+        let out_path = txn.stage(&rel)?;
+        let mut out =
+            BufWriter::with_capacity(1 << 20, File::create(&out_path).map_err(io_at(&out_path))?);
+        let mut heap: BinaryHeap<Reverse<(u64, i64, usize)>> = BinaryHeap::new();
+        let memory_source = sources.len();
+        for (i, s) in sources.iter_mut().enumerate() {
+            if let Some((id, seq)) = s.next()? {
+                heap.push(Reverse((id, seq, i)));
+            }
+        }
+        let mut mem_pos = 0;
+        if let Some(&(id, seq)) = in_memory.first() {
+            heap.push(Reverse((id, seq, memory_source)));
+            mem_pos = 1;
+        }
+        let mut current: Option<u64> = None;
+        while let Some(Reverse((id, seq, src))) = heap.pop() {
+            if current == Some(id) {
+                if seq != i64::MIN {
+                    dups.mark(seq);
+                }
+            } else {
+                current = Some(id);
+                // The first of a group is kept; history ids are rewritten only when compacting.
+                if seq != i64::MIN || compact {
+                    out.write_all(&id.to_le_bytes()).map_err(io_at(&out_path))?;
+                }
+            }
+            let next = if src == memory_source {
+                let n = in_memory.get(mem_pos).copied();
+                mem_pos += 1;
+                n
+            } else {
+                sources[src].next()?
+            };
+            if let Some((nid, nseq)) = next {
+                heap.push(Reverse((nid, nseq, src)));
+            }
+        }
+        out.flush().map_err(io_at(&out_path))?;
+        drop(out);
+        for r in &self.runs {
+            let _ = fs::remove_file(r);
+        }
+        if compact {
+            // The new file holds every identity: the old ones go once the commit is
+            // durable (a crash before that leaves harmless repeats).
+            for h in history {
+                txn.retire(h);
+            }
+        }
+        Ok(dups)
+    }
+}
+
+/// A sorted stream of identities: a committed history file (ids only, sequence
+/// `i64::MIN`: older than any new row) or a scratch run (id, seq pairs).
+struct Run {
+    reader: BufReader<File>,
+    with_seq: bool,
+    path: PathBuf,
+}
+
+impl Run {
+    fn open(path: &Path, with_seq: bool) -> Result<Run> {
+        let f = File::open(path).map_err(io_at(path))?;
+        Ok(Run {
+            reader: BufReader::with_capacity(256 << 10, f),
+            with_seq,
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn next(&mut self) -> Result<Option<(u64, i64)>> {
+        let mut id = [0u8; 8];
+        match self.reader.read_exact(&mut id) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+            Err(e) => return Err(io_at(&self.path)(e)),
+        }
+        let seq = if self.with_seq {
+            let mut s = [0u8; 8];
+            self.reader.read_exact(&mut s).map_err(io_at(&self.path))?;
+            i64::from_le_bytes(s)
+        } else {
+            i64::MIN
+        };
+        Ok(Some((u64::from_le_bytes(id), seq)))
+    }
+}
+
+/// The committed identity files of a table.
+fn history_files(lake: &Lake, table: &str) -> Result<Vec<PathBuf>> {
+    let dir = lake.index_dir(table);
+    let mut files = Vec::new();
+    match fs::read_dir(&dir) {
+        Ok(entries) => {
+            for e in entries {
+                let p = e.map_err(io_at(&dir))?.path();
+                if p.extension().is_some_and(|x| x == "ids") {
+                    files.push(p);
+                }
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_at(&dir)(e)),
+    }
+    files.sort();
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicates_bitmap() {
+        let mut d = Duplicates {
+            base: 100,
+            ..Duplicates::default()
+        };
+        d.mark(100);
+        d.mark(230);
+        d.mark(230);
+        assert_eq!(d.len(), 2);
+        assert!(d.contains(100) && d.contains(230) && !d.contains(101) && !d.contains(5));
+        assert_eq!(d.count_in(0, 231), 2);
+        assert_eq!(d.count_in(101, 230), 0);
     }
 }

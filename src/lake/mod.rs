@@ -20,8 +20,9 @@
 //!
 //! **Identity.** Files are recognised by a content hash recorded in the log; rows by a
 //! 64-bit hash of `event_id` (events) or of the whole canonical row (versioned tables),
-//! kept in the index. With 50 million rows in a table the chance that two different
-//! identities share a hash is below 1 in 10,000.
+//! kept in sorted index files and de-duplicated by an external merge (see `index`), so
+//! memory does not grow with the input or the lake. With 50 million rows in a table the
+//! chance that two different identities share a hash is below 1 in 10,000.
 
 mod index;
 mod lock;
@@ -36,7 +37,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result, io_at};
 
-pub use index::IdIndex;
+pub use index::{Duplicates, IdSpill};
 pub use lock::LakeLock;
 pub use txn::Txn;
 pub use writer::{PartitionedWriter, RejectWriter, rejects_schema, writer_properties};
@@ -62,6 +63,9 @@ pub struct LogRecord {
     /// Lake-relative paths of the files this transaction added.
     pub files: Vec<String>,
     pub sources: Vec<SourceRecord>,
+    /// Lake-relative paths of files this transaction made obsolete.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired: Vec<String>,
 }
 
 /// A lake folder.
@@ -187,7 +191,7 @@ impl Lake {
                     txn = id,
                     "finishing a transaction interrupted after its commit"
                 );
-                txn::roll_forward(self, &path, &rec.files)?;
+                txn::roll_forward(self, &path, &rec)?;
             } else {
                 tracing::warn!(
                     txn = id,

@@ -17,6 +17,8 @@ pub struct Txn {
     staging: PathBuf,
     files: Mutex<Vec<String>>,
     sources: Mutex<Vec<SourceRecord>>,
+    /// Lake files this transaction makes obsolete (deleted after the commit).
+    retired: Mutex<Vec<String>>,
     committed: bool,
 }
 
@@ -30,6 +32,7 @@ impl Txn {
             staging,
             files: Mutex::new(Vec::new()),
             sources: Mutex::new(Vec::new()),
+            retired: Mutex::new(Vec::new()),
             committed: false,
         })
     }
@@ -52,6 +55,28 @@ impl Txn {
         Ok(path)
     }
 
+    /// Where the staged copy of lake-relative `rel` lives.
+    pub fn stage_path(&self, rel: &str) -> PathBuf {
+        self.staging.join(rel)
+    }
+
+    /// Forget a staged file (it turned out empty); the caller deletes it.
+    pub fn unstage(&self, rel: &str) {
+        lock(&self.files).retain(|f| f != rel);
+    }
+
+    /// A folder for temporary files of this transaction (never committed).
+    pub fn scratch_dir(&self) -> PathBuf {
+        self.staging.join("_scratch")
+    }
+
+    /// Delete this lake file once the transaction is committed.
+    pub fn retire(&self, path: PathBuf) {
+        if let Ok(rel) = path.strip_prefix(&self.lake.root) {
+            lock(&self.retired).push(rel.to_string_lossy().into_owned());
+        }
+    }
+
     /// Remember a source file as ingested by this transaction.
     pub fn record_source(&self, source: SourceRecord) {
         lock(&self.sources).push(source);
@@ -72,6 +97,11 @@ impl Txn {
         }
         let files = std::mem::take(&mut *lock(&self.files));
         let sources = std::mem::take(&mut *lock(&self.sources));
+        let retired = std::mem::take(&mut *lock(&self.retired));
+        let scratch = self.scratch_dir();
+        if scratch.exists() {
+            fs::remove_dir_all(&scratch).map_err(io_at(&scratch))?;
+        }
         for rel in &files {
             let p = self.staging.join(rel);
             File::open(&p)
@@ -83,6 +113,7 @@ impl Txn {
             committed_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             files,
             sources,
+            retired,
         };
         let log_dir = self.lake.log_dir();
         let tmp = log_dir.join(format!("{}.tmp", txn_file_name(self.id, ".json")));
@@ -99,7 +130,7 @@ impl Txn {
         self.committed = true;
         sync_dir(&log_dir);
         crate::fault::point("lake.commit.after_log_rename");
-        roll_forward(&self.lake, &self.staging, &record.files)?;
+        roll_forward(&self.lake, &self.staging, &record)?;
         Ok(true)
     }
 }
@@ -117,9 +148,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Move committed files from `staging` into place; files already moved are skipped.
-pub(super) fn roll_forward(lake: &Lake, staging: &Path, files: &[String]) -> Result<()> {
-    for (i, rel) in files.iter().enumerate() {
+/// Move committed files from `staging` into place (files already moved are skipped)
+/// and delete the files the transaction retired.
+pub(super) fn roll_forward(lake: &Lake, staging: &Path, record: &LogRecord) -> Result<()> {
+    for (i, rel) in record.files.iter().enumerate() {
         let src = staging.join(rel);
         let dst = lake.root.join(rel);
         if !src.exists() {
@@ -131,6 +163,14 @@ pub(super) fn roll_forward(lake: &Lake, staging: &Path, files: &[String]) -> Res
         fs::rename(&src, &dst).map_err(io_at(&dst))?;
         if i == 0 {
             crate::fault::point("lake.roll_forward.first_move");
+        }
+    }
+    for rel in &record.retired {
+        match fs::remove_file(lake.root.join(rel)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(io_at(lake.root.join(rel))(e));
+            }
+            _ => {}
         }
     }
     fs::remove_dir_all(staging).map_err(io_at(staging))?;

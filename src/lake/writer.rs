@@ -13,18 +13,20 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::sync::Arc;
 
+use datafusion::arrow::array::BooleanArray;
 use datafusion::arrow::array::{
     ArrayRef, Int64Array, StringArray, TimestampMicrosecondArray, UInt32Array,
 };
-use datafusion::arrow::compute::take_record_batch;
+use datafusion::arrow::compute::{filter_record_batch, take_record_batch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
 
-use super::Txn;
-use crate::contract::{PARTITION_COLUMN, TableSpec};
+use super::{Duplicates, Txn};
+use crate::contract::{INGEST_SEQ, PARTITION_COLUMN, TableSpec};
 use crate::error::{Error, Result, io_at};
 use crate::ingest::raw::Reject;
 
@@ -46,6 +48,10 @@ pub fn writer_properties() -> WriterProperties {
 
 struct Open {
     writer: ArrowWriter<File>,
+    rel: String,
+    /// Range of `_ingest_seq` values in the file.
+    min_seq: i64,
+    max_seq: i64,
 }
 
 /// Writes a table's accepted rows of one transaction into date partitions.
@@ -123,10 +129,23 @@ impl PartitionedWriter {
             let file = File::create(&path).map_err(io_at(&path))?;
             let writer =
                 ArrowWriter::try_new(file, Arc::clone(&self.schema), Some(writer_properties()))?;
-            self.open.insert(day, Open { writer });
+            self.open.insert(
+                day,
+                Open {
+                    writer,
+                    rel,
+                    min_seq: i64::MAX,
+                    max_seq: i64::MIN,
+                },
+            );
         }
+        let seqs = seq_column(&batch)?;
         if let Some(o) = self.open.get_mut(&day) {
             o.writer.write(&batch)?;
+            for &s in seqs.values().iter() {
+                o.min_seq = o.min_seq.min(s);
+                o.max_seq = o.max_seq.max(s);
+            }
         }
         Ok(())
     }
@@ -151,13 +170,69 @@ impl PartitionedWriter {
         }
     }
 
-    /// Close every partition file.
-    pub fn finish(self) -> Result<()> {
+    /// Close every partition file, then remove the rows found to be duplicates
+    /// (only files whose sequence range holds one are rewritten).
+    pub fn finish(self, txn: &Txn, dups: &Duplicates) -> Result<()> {
         for (_, o) in self.open {
             o.writer.close()?;
+            if dups.count_in(o.min_seq, o.max_seq.saturating_add(1)) > 0 {
+                drop_rows(txn, &o.rel, &self.schema, dups)?;
+            }
         }
         Ok(())
     }
+}
+
+fn seq_column(batch: &RecordBatch) -> Result<&Int64Array> {
+    batch
+        .column_by_name(INGEST_SEQ)
+        .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
+        .ok_or_else(|| Error::Data("lake batch without _ingest_seq".into()))
+}
+
+/// Rewrite a staged file without the duplicate rows (or drop it when none remain).
+fn drop_rows(txn: &Txn, rel: &str, schema: &SchemaRef, dups: &Duplicates) -> Result<()> {
+    let path = txn.stage_path(rel);
+    let tmp = path.with_extension("parquet.tmp");
+    let reader =
+        ParquetRecordBatchReaderBuilder::try_new(File::open(&path).map_err(io_at(&path))?)?
+            .with_batch_size(64 * 1024)
+            .build()?;
+    let mut writer: Option<ArrowWriter<File>> = None;
+    for batch in reader {
+        let batch = batch?;
+        let keep: BooleanArray = seq_column(&batch)?
+            .values()
+            .iter()
+            .map(|&s| Some(!dups.contains(s)))
+            .collect();
+        let kept = filter_record_batch(&batch, &keep)?;
+        if kept.num_rows() == 0 {
+            continue;
+        }
+        if writer.is_none() {
+            let f = File::create(&tmp).map_err(io_at(&tmp))?;
+            writer = Some(ArrowWriter::try_new(
+                f,
+                Arc::clone(schema),
+                Some(writer_properties()),
+            )?);
+        }
+        if let Some(w) = writer.as_mut() {
+            w.write(&kept)?;
+        }
+    }
+    match writer {
+        Some(w) => {
+            w.close()?;
+            std::fs::rename(&tmp, &path).map_err(io_at(&path))?;
+        }
+        None => {
+            std::fs::remove_file(&path).map_err(io_at(&path))?;
+            txn.unstage(rel);
+        }
+    }
+    Ok(())
 }
 
 fn day_of(micros: i64) -> i32 {
