@@ -30,69 +30,52 @@ WITH due AS (
     WHERE promised_ship_at >= $window_start
       AND promised_ship_at <= $window_end
 ),
-lines AS (
-    SELECT * FROM due WHERE demand > 0
-),
-shipped AS (
-    SELECT s.order_id,
-           s.line_id,
-           sum(s.qty_shipped) AS shipped,
-           sum(CASE WHEN s.shipped_at <= l.promised_ship_at THEN s.qty_shipped ELSE 0 END) AS shipped_on_time
-    FROM shipments s
-    JOIN lines l ON s.order_id = l.order_id AND s.line_id = l.line_id
-    WHERE s.shipped_at <= $window_end
-      AND s.event_date <= $partition_max
-    GROUP BY s.order_id, s.line_id
-),
+-- One row per due line with what had shipped by end(D), and by its promise.
+-- (order_lines_current is referenced once: DataFusion inlines CTEs, so every
+-- further reference would recompute the latest versions.)
 per_line AS (
     SELECT l.due_date,
            l.channel,
            l.warehouse_id,
            l.order_id,
+           l.line_id,
            l.demand,
-           coalesce(sh.shipped, 0) AS shipped,
-           coalesce(sh.shipped_on_time, 0) AS shipped_on_time
-    FROM lines l
-    LEFT JOIN shipped sh ON sh.order_id = l.order_id AND sh.line_id = l.line_id
+           coalesce(sum(s.qty_shipped), 0) AS shipped,
+           coalesce(sum(CASE WHEN s.shipped_at <= l.promised_ship_at THEN s.qty_shipped ELSE 0 END), 0) AS shipped_on_time
+    FROM due l
+    LEFT JOIN shipments s
+      ON s.order_id = l.order_id
+     AND s.line_id = l.line_id
+     AND s.shipped_at <= $window_end
+     AND s.event_date <= $partition_max
+    WHERE l.demand > 0
+    GROUP BY l.due_date, l.channel, l.warehouse_id, l.order_id, l.line_id, l.demand
 ),
-by_line AS (
+-- Each order's lines within a due_date × channel × warehouse_id group.
+per_order AS (
     SELECT due_date,
            channel,
            warehouse_id,
+           order_id,
            count(*) AS lines,
-           sum(demand) AS units_demanded,
-           sum(CASE WHEN shipped < demand THEN shipped ELSE demand END) AS units_filled,
-           avg(CASE WHEN shipped >= demand THEN 1.0 ELSE 0.0 END) AS line_fill_rate,
-           avg(CASE WHEN shipped_on_time >= demand THEN 1.0 ELSE 0.0 END) AS otif_rate
-    FROM per_line
-    GROUP BY due_date, channel, warehouse_id
-),
-per_order AS (
-    SELECT due_date, channel, warehouse_id, order_id, bool_and(shipped >= demand) AS complete
+           sum(CASE WHEN shipped >= demand THEN 1 ELSE 0 END) AS full_lines,
+           sum(CASE WHEN shipped_on_time >= demand THEN 1 ELSE 0 END) AS otif_lines,
+           sum(demand) AS demand,
+           sum(CASE WHEN shipped < demand THEN shipped ELSE demand END) AS filled
     FROM per_line
     GROUP BY due_date, channel, warehouse_id, order_id
-),
-by_order AS (
-    SELECT due_date,
-           channel,
-           warehouse_id,
-           count(*) AS orders,
-           avg(CASE WHEN complete THEN 1.0 ELSE 0.0 END) AS order_fill_rate
-    FROM per_order
-    GROUP BY due_date, channel, warehouse_id
 )
-SELECT l.due_date,
-       l.channel,
-       l.warehouse_id,
-       l.lines,
-       o.orders,
-       l.units_demanded,
-       l.units_filled,
-       l.units_filled / l.units_demanded AS unit_fill_rate,
-       l.line_fill_rate,
-       o.order_fill_rate,
-       l.otif_rate
-FROM by_line l
-JOIN by_order o
-  ON o.due_date = l.due_date AND o.channel = l.channel AND o.warehouse_id = l.warehouse_id
-ORDER BY l.due_date, l.channel, l.warehouse_id
+SELECT due_date,
+       channel,
+       warehouse_id,
+       sum(lines) AS lines,
+       count(*) AS orders,
+       sum(demand) AS units_demanded,
+       sum(filled) AS units_filled,
+       sum(filled) / sum(demand) AS unit_fill_rate,
+       CAST(sum(full_lines) AS DOUBLE) / sum(lines) AS line_fill_rate,
+       avg(CASE WHEN full_lines = lines THEN 1.0 ELSE 0.0 END) AS order_fill_rate,
+       CAST(sum(otif_lines) AS DOUBLE) / sum(lines) AS otif_rate
+FROM per_order
+GROUP BY due_date, channel, warehouse_id
+ORDER BY due_date, channel, warehouse_id

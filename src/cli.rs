@@ -68,6 +68,38 @@ pub enum Command {
     Ingest(IngestArgs),
     /// The nightly job: ingest PATHs if given, compute every KPI, write the report.
     Run(RunArgs),
+    /// Read-only SQL over the lake tables, the <table>_current views and the rejects.
+    Sql(SqlArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SqlFormat {
+    Table,
+    Csv,
+    Json,
+    Parquet,
+}
+
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    /// The Parquet lake (default from the config, else data/lake).
+    #[arg(long, value_name = "DIR")]
+    pub lake: Option<PathBuf>,
+    /// Bind the views and $parameters to this as-of date (default: all data).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub as_of: Option<NaiveDate>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = SqlFormat::Table)]
+    pub format: SqlFormat,
+    /// Write the result to this file instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Print the query plan with timings instead of the result.
+    #[arg(long)]
+    pub explain: bool,
+    /// The query.
+    #[arg(value_name = "SQL")]
+    pub sql: String,
 }
 
 #[derive(Debug, Args)]
@@ -274,6 +306,14 @@ fn dispatch(cli: &Cli) -> Result<u8> {
             Ok(code)
         }
         Command::Demo(a) => crate::demo::demo(a, cli.quiet),
+        Command::Sql(a) => {
+            let mut config = Config::load(cli.config.as_deref())?;
+            if let Some(l) = &a.lake {
+                config.lake = l.clone();
+            }
+            crate::sql::sql(&config, a)?;
+            Ok(exit::OK)
+        }
     }
 }
 

@@ -35,6 +35,9 @@ pub struct Config {
     pub sla_hours: SlaHours,
     pub ingest: IngestConfig,
     pub sources: Vec<SourceMapping>,
+    pub report: ReportConfig,
+    /// Hours after which a feed is stale, by table (defaults in `freshness_hours`).
+    pub freshness: BTreeMap<String, f64>,
 }
 
 impl Default for Config {
@@ -49,8 +52,48 @@ impl Default for Config {
             sla_hours: SlaHours::default(),
             ingest: IngestConfig::default(),
             sources: Vec::new(),
+            report: ReportConfig::default(),
+            freshness: BTreeMap::new(),
         }
     }
+}
+
+/// The executive report.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReportConfig {
+    /// Heading of the page.
+    pub title: String,
+    /// Put before money amounts, e.g. "$", "€", "USD ".
+    pub currency: String,
+    /// Rows or bars shown in "top" tables and charts.
+    pub top_n: usize,
+    /// Weekly points in the tiles' trend lines (0: none).
+    pub trend_weeks: u32,
+    /// Targets and thresholds by tile (see the README for tile names).
+    pub tiles: BTreeMap<String, TileTarget>,
+}
+
+impl Default for ReportConfig {
+    fn default() -> Self {
+        ReportConfig {
+            title: "Operations report".into(),
+            currency: "$".into(),
+            top_n: 8,
+            trend_weeks: 4,
+            tiles: BTreeMap::new(),
+        }
+    }
+}
+
+/// Target and status thresholds of one tile. For a higher-is-better tile the status is
+/// "on track" at ≥ good, "watch" at ≥ warn, else "act"; the reverse when lower is better.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TileTarget {
+    pub target: Option<f64>,
+    pub good: Option<f64>,
+    pub warn: Option<f64>,
 }
 
 /// Exception SLA in hours by severity (CONTRACT §4).
@@ -205,7 +248,29 @@ impl Config {
         for m in &self.sources {
             m.validate()?;
         }
+        for t in self.freshness.keys() {
+            if crate::contract::table(t).is_none() {
+                return Err(Error::Config(format!("freshness: unknown table {t:?}")));
+            }
+        }
+        if self.report.top_n == 0 {
+            return Err(Error::Config("report.top_n must be > 0".into()));
+        }
         Ok(())
+    }
+
+    /// Hours after which `table`'s newest event makes the feed stale (`None`: never).
+    pub fn freshness_hours(&self, table: &str) -> Option<f64> {
+        if let Some(h) = self.freshness.get(table) {
+            return (*h > 0.0).then_some(*h);
+        }
+        match crate::contract::table(table).map(|t| t.kind) {
+            // Daily exports: stale when nothing arrived for two days.
+            Some(crate::contract::TableKind::Event)
+            | Some(crate::contract::TableKind::Versioned) => Some(48.0),
+            // Master data changes rarely; no default expectation.
+            _ => None,
+        }
     }
 
     pub fn reporting_tz(&self) -> Tz {

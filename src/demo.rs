@@ -16,10 +16,11 @@ pub fn demo(a: &DemoArgs, quiet: bool) -> Result<u8> {
     prepare(&a.data)?;
     let sample = a.data.join("sample");
     let end = chrono::NaiveDate::from_ymd_opt(2026, 11, 20).unwrap_or_default();
+    // Two windows of history, so the report can compare with the previous 28 days.
     let opts = GenerateOptions {
         out: sample.clone(),
         seed: a.seed,
-        days: 35,
+        days: 63,
         scale: a.scale,
         end,
     };

@@ -16,5 +16,6 @@ pub mod manifest;
 pub mod publish;
 pub mod report;
 pub mod run;
+pub mod sql;
 
 pub use error::{Error, Result};

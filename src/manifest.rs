@@ -22,6 +22,8 @@ pub struct Manifest {
     pub lake: String,
     pub phases: Vec<Phase>,
     pub ingest: Option<IngestReport>,
+    /// Newest event per table up to the end of the as-of date, and whether it is stale.
+    pub freshness: Vec<Freshness>,
     pub kpis: Vec<KpiEntry>,
     pub warnings: Vec<String>,
 }
@@ -33,6 +35,35 @@ pub enum RunStatus {
     Ok,
     /// The report was published but something failed (a file, a query): see warnings.
     Partial,
+}
+
+/// How recent a table's data is at the end of the as-of date.
+#[derive(Debug, Clone, Serialize)]
+pub struct Freshness {
+    pub table: String,
+    /// Newest value of the table's time column up to end(D), RFC 3339.
+    pub newest: Option<String>,
+    /// Oldest value of the table's time column, RFC 3339.
+    pub oldest: Option<String>,
+    /// The same in µs (for coverage checks; not written).
+    #[serde(skip)]
+    pub oldest_us: Option<i64>,
+    /// Hours from that value to end(D).
+    pub age_hours: Option<f64>,
+    /// Hours after which the feed counts as stale (none: not checked).
+    pub max_age_hours: Option<f64>,
+    pub state: FeedState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeedState {
+    Fresh,
+    Stale,
+    /// No rows at all up to end(D).
+    Missing,
+    /// No expectation configured (and rows exist).
+    Unchecked,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -14,7 +14,7 @@ use crate::error::{Error, Result, io_at};
 use crate::ingest::{self, FileStatus, IngestReport};
 use crate::kpi::{self, KpiResult, Origin};
 use crate::lake::{Lake, LakeLock};
-use crate::manifest::{KpiEntry, Manifest, Phase, RunStatus, now};
+use crate::manifest::{FeedState, KpiEntry, Manifest, Phase, RunStatus, now};
 use crate::publish::{self, Staged};
 
 /// What `opintel run` was asked to do, flags and config already merged.
@@ -84,16 +84,36 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunOutcome> {
         .enable_all()
         .build()
         .map_err(Error::PlainIo)?;
-    let results = runtime.block_on(async {
+    let (results, extras) = runtime.block_on(async {
         let ctx = engine::session(&EngineOptions::default())?;
         engine::register_local_date(&ctx, params.tz);
         engine::register_lake(&ctx, &lake, &params).await?;
-        Ok::<_, Error>(kpi::run_all(&ctx, &queries, &params).await)
+        let results = kpi::run_all(&ctx, &queries, &params).await;
+        let q = Instant::now();
+        let extras = crate::report::gather(&ctx, &queries, config, &params).await?;
+        tracing::info!(
+            seconds = q.elapsed().as_secs_f64(),
+            "report inputs gathered"
+        );
+        Ok::<_, Error>((results, extras))
     })?;
     phases.push(Phase {
         name: "queries".into(),
         seconds: t.elapsed().as_secs_f64(),
     });
+    for f in &extras.freshness {
+        match f.state {
+            FeedState::Stale => warnings.push(format!(
+                "feed {} is stale: newest data {} is {:.0} h before the end of the as-of date (expected within {:.0} h)",
+                f.table,
+                f.newest.clone().unwrap_or_default(),
+                f.age_hours.unwrap_or(0.0),
+                f.max_age_hours.unwrap_or(0.0)
+            )),
+            FeedState::Missing => warnings.push(format!("feed {} has no data up to the as-of date", f.table)),
+            _ => {}
+        }
+    }
 
     let t = Instant::now();
     let staged = Staged::new(&opts.out)?;
@@ -152,10 +172,19 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunOutcome> {
         lake: lake.root().display().to_string(),
         phases,
         ingest: ingest_report,
+        freshness: extras.freshness.clone(),
         kpis: entries,
         warnings,
     };
-    crate::report::write_html(&staged.dir, &manifest, &results)?;
+    crate::report::write(
+        &staged.dir,
+        &crate::report::Page {
+            manifest: &manifest,
+            results: &results,
+            extras: &extras,
+            config,
+        },
+    )?;
     manifest.phases.push(Phase {
         name: "report".into(),
         seconds: t.elapsed().as_secs_f64(),

@@ -22,7 +22,7 @@ use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
-use crate::contract::{PARTITION_COLUMN, TABLES, TableSpec};
+use crate::contract::{PARTITION_COLUMN, TABLES, TableKind, TableSpec};
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 
@@ -101,11 +101,7 @@ pub async fn register_lake(ctx: &SessionContext, lake: &Lake, params: &Params) -
     for t in TABLES {
         register_table(ctx, lake, t).await?;
     }
-    for t in TABLES.iter().filter(|t| t.versioned()) {
-        let sql = current_view_sql(t);
-        let df = ctx.sql(&sql).await?.with_param_values(params.values())?;
-        ctx.register_table(format!("{}_current", t.name), df.into_view())?;
-    }
+    bind_views(ctx, params).await?;
     for t in TABLES {
         let dir = lake.rejects_dir(t.name);
         let name = format!("_rejects_{}", t.name);
@@ -121,6 +117,18 @@ pub async fn register_lake(ctx: &SessionContext, lake: &Lake, params: &Params) -
             let empty = MemTable::try_new(crate::lake::rejects_schema(), vec![vec![]])?;
             ctx.register_table(name, Arc::new(empty))?;
         }
+    }
+    Ok(())
+}
+
+/// (Re)register the `<table>_current` views for `params`' as-of instant.
+pub async fn bind_views(ctx: &SessionContext, params: &Params) -> Result<()> {
+    for t in TABLES.iter().filter(|t| t.versioned()) {
+        let name = format!("{}_current", t.name);
+        let sql = current_view_sql(t);
+        let df = ctx.sql(&sql).await?.with_param_values(params.values())?;
+        ctx.deregister_table(name.as_str())?;
+        ctx.register_table(name, df.into_view())?;
     }
     Ok(())
 }
@@ -148,7 +156,17 @@ async fn register_table(ctx: &SessionContext, lake: &Lake, t: &TableSpec) -> Res
     let config = ListingTableConfig::new(url)
         .with_listing_options(options)
         .with_schema(file_schema);
-    ctx.register_table(t.name, Arc::new(ListingTable::try_new(config)?))?;
+    let listing = Arc::new(ListingTable::try_new(config)?);
+    if t.kind == TableKind::Master {
+        // Master data is small but, partitioned by updated_at, spread over many tiny
+        // files; every query joins it. Read it once per session into memory.
+        let df = ctx.read_table(listing)?;
+        let schema = Arc::clone(df.schema().inner());
+        let batches = df.collect().await?;
+        ctx.register_table(t.name, Arc::new(MemTable::try_new(schema, vec![batches])?))?;
+    } else {
+        ctx.register_table(t.name, listing)?;
+    }
     Ok(())
 }
 

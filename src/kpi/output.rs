@@ -64,14 +64,25 @@ pub fn write_csv(path: &Path, schema: &SchemaRef, batches: &[RecordBatch]) -> Re
 
 /// One value as a CSV cell.
 pub fn cell(col: &ArrayRef, row: usize) -> String {
+    let (text, is_text) = plain(col, row);
+    if is_text { text_cell(&text) } else { text }
+}
+
+/// One value as plain text for people (no CSV quoting or formula guard).
+pub fn display(col: &ArrayRef, row: usize) -> String {
+    plain(col, row).0
+}
+
+/// The value as text, and whether it is text (as opposed to a number or date).
+fn plain(col: &ArrayRef, row: usize) -> (String, bool) {
     if col.is_null(row) {
-        return String::new();
+        return (String::new(), false);
     }
     let any = col.as_any();
     macro_rules! num {
         ($($t:ty),*) => {$(
             if let Some(a) = any.downcast_ref::<$t>() {
-                return a.value(row).to_string();
+                return (a.value(row).to_string(), false);
             }
         )*};
     }
@@ -84,38 +95,41 @@ pub fn cell(col: &ArrayRef, row: usize) -> String {
         UInt32Array
     );
     if let Some(a) = any.downcast_ref::<Float64Array>() {
-        return float(a.value(row));
+        return (float(a.value(row)), false);
     }
     if let Some(a) = any.downcast_ref::<Float32Array>() {
-        return float(f64::from(a.value(row)));
+        return (float(f64::from(a.value(row))), false);
     }
     if let Some(a) = any.downcast_ref::<BooleanArray>() {
-        return a.value(row).to_string();
+        return (a.value(row).to_string(), false);
     }
     if let Some(a) = any.downcast_ref::<Date32Array>() {
-        return a
-            .value_as_date(row)
-            .map(|d| d.to_string())
-            .unwrap_or_default();
+        return (
+            a.value_as_date(row)
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
+            false,
+        );
     }
     if let Some(a) = any.downcast_ref::<TimestampMicrosecondArray>() {
-        return chrono::DateTime::from_timestamp_micros(a.value(row))
+        let t = chrono::DateTime::from_timestamp_micros(a.value(row))
             .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
             .unwrap_or_default();
+        return (t, false);
     }
     if let Some(a) = any.downcast_ref::<StringArray>() {
-        return text_cell(a.value(row));
+        return (a.value(row).to_string(), true);
     }
     if let Some(a) = any.downcast_ref::<LargeStringArray>() {
-        return text_cell(a.value(row));
+        return (a.value(row).to_string(), true);
     }
     if let Some(a) = any.downcast_ref::<StringViewArray>() {
-        return text_cell(a.value(row));
+        return (a.value(row).to_string(), true);
     }
     let text = ArrayFormatter::try_new(col.as_ref(), &FormatOptions::default())
         .map(|f| f.value(row).to_string())
         .unwrap_or_default();
-    text_cell(&text)
+    (text, true)
 }
 
 fn float(v: f64) -> String {

@@ -1,144 +1,67 @@
-//! The report folder's `index.html`: one self-contained page (no external request of
-//! any kind) listing every KPI table with its definition. Every value from the data
-//! is HTML-escaped.
+//! The executive report: `index.html` (one self-contained page: inline CSS and SVG,
+//! no script, no external request of any kind — a Content-Security-Policy says so to
+//! the browser too) and `charts/*.png`.
+//!
+//! The page answers, in order: are we filling orders, what is stuck and for how long,
+//! where is the inventory wrong, which suppliers and zones are behind it, what to
+//! count today, and can these numbers be trusted (data quality). Every value that comes
+//! from data is HTML-escaped. Definitions at the bottom come from the query headers.
 
-use std::fmt::Write as _;
+pub mod chart;
+pub mod format;
+pub mod frame;
+pub mod gather;
+mod html;
+mod sections;
+pub mod theme;
+pub mod tiles;
+
+use std::collections::HashMap;
 use std::path::Path;
 
-use datafusion::arrow::array::ArrayRef;
+pub use gather::{Extras, gather};
+pub use html::escape;
 
+use crate::config::Config;
 use crate::error::{Result, io_at};
 use crate::kpi::KpiResult;
 use crate::manifest::Manifest;
+use frame::Frame;
 
-/// Rows of each KPI table shown on the page (the files hold them all).
-const ROWS_SHOWN: usize = 50;
-
-/// Escape text for HTML element content and attribute values.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+/// Everything the page is made from.
+pub struct Page<'a> {
+    pub manifest: &'a Manifest,
+    pub results: &'a [KpiResult],
+    pub extras: &'a Extras,
+    pub config: &'a Config,
 }
 
-/// Write `index.html` into `dir`.
-pub fn write_html(dir: &Path, manifest: &Manifest, results: &[KpiResult]) -> Result<()> {
-    let mut h = String::new();
-    let _ = write!(
-        h,
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>opintel — {as_of}</title><style>{css}</style></head><body>\
-         <h1>Operations report — {as_of}</h1>\
-         <p class=\"meta\">Window {start} to {as_of} ({days} days, {tz}). Status: {status:?}.</p>",
-        as_of = escape(&manifest.as_of),
-        start = escape(&manifest.window_start),
-        days = manifest.window_days,
-        tz = escape(&manifest.reporting_time_zone),
-        status = manifest.status,
-        css = CSS,
-    );
-    for w in &manifest.warnings {
-        let _ = write!(h, "<p class=\"warn\">⚠ {}</p>", escape(w));
+impl Page<'_> {
+    /// A KPI table of this run, when its query succeeded.
+    pub fn frame(&self, name: &str) -> Option<Frame> {
+        self.results
+            .iter()
+            .find(|r| r.query.name == name)
+            .and_then(|r| r.outcome.as_ref().ok().map(|b| Frame::new(&r.schema, b)))
     }
-    for r in results {
-        let q = &r.query;
-        let _ = write!(
-            h,
-            "<section><h2 id=\"{id}\">{title}</h2><p>{desc}</p><p class=\"meta\">Grain: {grain}. \
-             Files: <code>kpis/{id}.parquet</code>, <code>kpis/{id}.csv</code>.</p>",
-            id = escape(&q.name),
-            title = escape(if q.header.title.is_empty() {
-                &q.name
-            } else {
-                &q.header.title
-            }),
-            desc = escape(&q.header.description),
-            grain = escape(&q.header.grain),
-        );
-        match &r.outcome {
-            Err(e) => {
-                let _ = write!(h, "<p class=\"warn\">This KPI failed: {}</p>", escape(e));
-            }
-            Ok(batches) => {
-                let rows = r.rows();
-                h.push_str("<div class=\"scroll\"><table><thead><tr>");
-                if let Some(b) = batches.first() {
-                    for f in b.schema().fields() {
-                        let _ = write!(h, "<th>{}</th>", escape(f.name()));
-                    }
-                }
-                h.push_str("</tr></thead><tbody>");
-                let mut shown = 0;
-                'outer: for b in batches {
-                    for row in 0..b.num_rows() {
-                        if shown == ROWS_SHOWN {
-                            break 'outer;
-                        }
-                        h.push_str("<tr>");
-                        for col in b.columns() {
-                            let _ = write!(h, "<td>{}</td>", escape(&display(col, row)));
-                        }
-                        h.push_str("</tr>");
-                        shown += 1;
-                    }
-                }
-                h.push_str("</tbody></table></div>");
-                let _ = write!(
-                    h,
-                    "<p class=\"meta\">{} of {} rows shown.</p>",
-                    shown.min(rows),
-                    rows
-                );
-            }
-        }
-        h.push_str("</section>");
+
+    /// Every successful KPI table of this run, by name.
+    pub fn frames(&self) -> HashMap<String, Frame> {
+        self.results
+            .iter()
+            .filter_map(|r| {
+                r.outcome
+                    .as_ref()
+                    .ok()
+                    .map(|b| (r.query.name.clone(), Frame::new(&r.schema, b)))
+            })
+            .collect()
     }
-    h.push_str("</body></html>\n");
+}
+
+/// Write `index.html` and `charts/*.png` into `dir`.
+pub fn write(dir: &Path, page: &Page) -> Result<()> {
+    let html = html::render(dir, page)?;
     let path = dir.join("index.html");
-    std::fs::write(&path, h).map_err(io_at(&path))
-}
-
-fn display(col: &ArrayRef, row: usize) -> String {
-    let s = crate::kpi::output::cell(col, row);
-    // The CSV cell's quoting and formula guard are not wanted on a web page.
-    let s = s
-        .strip_prefix('"')
-        .and_then(|x| x.strip_suffix('"'))
-        .map(|x| x.replace("\"\"", "\""))
-        .unwrap_or(s);
-    match s.strip_prefix('\'') {
-        Some(rest) if rest.starts_with(['=', '+', '-', '@', '\t', '\r']) => rest.to_string(),
-        _ => s,
-    }
-}
-
-const CSS: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem auto;max-width:72rem;padding:0 1rem;color:#1f2933}\
-h1{font-size:1.6rem}h2{font-size:1.2rem;margin-top:2rem}.meta{color:#52606d;font-size:.9rem}\
-.warn{background:#fff4e5;border-left:4px solid #d97706;padding:.5rem 1rem}\
-.scroll{overflow-x:auto}table{border-collapse:collapse;font-size:.85rem}\
-th,td{border-bottom:1px solid #e4e7eb;padding:.25rem .6rem;text-align:right;white-space:nowrap}\
-th{background:#f5f7fa}code{font-size:.85em}";
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn escaping() {
-        assert_eq!(
-            escape("<script>alert(1)</script>"),
-            "&lt;script&gt;alert(1)&lt;/script&gt;"
-        );
-        assert_eq!(escape("a & \"b\" 'c'"), "a &amp; &quot;b&quot; &#39;c&#39;");
-    }
+    std::fs::write(&path, html).map_err(io_at(&path))
 }

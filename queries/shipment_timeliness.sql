@@ -1,0 +1,72 @@
+-- title: Shipment timeliness
+-- description: Whether order lines due in the window left on time. A line is shipped
+--   when its shipments up to the end of the as-of date cover its demand (qty_ordered
+--   less customer cancellations); it shipped on time when the units shipped by
+--   promised_ship_at cover the demand. Lines still short at the end of the as-of date
+--   are open; hours late run from the promise to the line's last shipment.
+-- grain: warehouse_id × channel
+-- columns:
+--   warehouse_id: warehouse fulfilling the lines
+--   channel: sales channel
+--   lines_due: lines due in the window with demand > 0
+--   lines_shipped: lines shipped in full by the end of the as-of date
+--   on_time_lines: lines shipped in full by their promise
+--   late_lines: lines shipped in full after their promise
+--   open_lines: lines not yet shipped in full
+--   on_time_rate: on_time_lines / lines_shipped (0–1; empty when nothing shipped)
+--   avg_hours_late: mean hours late of the late lines
+--   p90_hours_late: 90th percentile of hours late of the late lines
+WITH due AS (
+    SELECT order_id,
+           line_id,
+           channel,
+           warehouse_id,
+           promised_ship_at,
+           qty_ordered - CASE WHEN cancel_reason = 'customer' THEN coalesce(cancelled_qty, 0) ELSE 0 END AS demand
+    FROM order_lines_current
+    WHERE promised_ship_at >= $window_start
+      AND promised_ship_at <= $window_end
+),
+per_line AS (
+    SELECT l.warehouse_id,
+           l.channel,
+           l.promised_ship_at,
+           l.demand,
+           coalesce(sum(s.qty_shipped), 0) AS shipped,
+           coalesce(sum(CASE WHEN s.shipped_at <= l.promised_ship_at THEN s.qty_shipped ELSE 0 END), 0) AS shipped_on_time,
+           max(s.shipped_at) AS last_shipped_at
+    FROM due l
+    LEFT JOIN shipments s
+      ON s.order_id = l.order_id
+     AND s.line_id = l.line_id
+     AND s.shipped_at <= $window_end
+     AND s.event_date <= $partition_max
+    WHERE l.demand > 0
+    GROUP BY l.warehouse_id, l.channel, l.order_id, l.line_id, l.promised_ship_at, l.demand
+),
+judged AS (
+    SELECT warehouse_id,
+           channel,
+           shipped >= demand AS full,
+           shipped_on_time >= demand AS on_time,
+           CASE
+               WHEN shipped >= demand AND shipped_on_time < demand
+               THEN (CAST(last_shipped_at AS BIGINT) - CAST(promised_ship_at AS BIGINT)) / 3600000000.0
+           END AS hours_late
+    FROM per_line
+)
+SELECT warehouse_id,
+       channel,
+       count(*) AS lines_due,
+       sum(CASE WHEN full THEN 1 ELSE 0 END) AS lines_shipped,
+       sum(CASE WHEN on_time THEN 1 ELSE 0 END) AS on_time_lines,
+       sum(CASE WHEN full AND NOT on_time THEN 1 ELSE 0 END) AS late_lines,
+       sum(CASE WHEN full THEN 0 ELSE 1 END) AS open_lines,
+       CASE WHEN sum(CASE WHEN full THEN 1 ELSE 0 END) = 0 THEN NULL
+            ELSE CAST(sum(CASE WHEN on_time THEN 1 ELSE 0 END) AS DOUBLE) / sum(CASE WHEN full THEN 1 ELSE 0 END)
+       END AS on_time_rate,
+       avg(hours_late) AS avg_hours_late,
+       percentile_cont(0.9) WITHIN GROUP (ORDER BY hours_late) AS p90_hours_late
+FROM judged
+GROUP BY warehouse_id, channel
+ORDER BY warehouse_id, channel
