@@ -97,9 +97,15 @@ pub struct SqlArgs {
     /// Print the query plan with timings instead of the result.
     #[arg(long)]
     pub explain: bool,
+    /// Bind `$name` to a number (repeatable): --param w_shortage=2
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// Read the query from a file (its `-- param:` header lines give defaults).
+    #[arg(long, value_name = "FILE", conflicts_with = "sql")]
+    pub file: Option<PathBuf>,
     /// The query.
-    #[arg(value_name = "SQL")]
-    pub sql: String,
+    #[arg(value_name = "SQL", required_unless_present = "file")]
+    pub sql: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -38,6 +38,9 @@ pub struct Config {
     pub report: ReportConfig,
     /// Hours after which a feed is stale, by table (defaults in `freshness_hours`).
     pub freshness: BTreeMap<String, f64>,
+    /// Numbers bound as `$name` in every query, overriding `-- param:` defaults of
+    /// query headers (e.g. the count-priority weights).
+    pub params: BTreeMap<String, f64>,
 }
 
 impl Default for Config {
@@ -54,6 +57,7 @@ impl Default for Config {
             sources: Vec::new(),
             report: ReportConfig::default(),
             freshness: BTreeMap::new(),
+            params: BTreeMap::new(),
         }
     }
 }

@@ -16,19 +16,37 @@ pub fn sql(config: &Config, a: &SqlArgs) -> Result<()> {
     let as_of = a
         .as_of
         .unwrap_or_else(|| chrono::NaiveDate::from_ymd_opt(9999, 12, 30).unwrap_or_default());
-    let params = Params::new(config, as_of);
+    let mut params = Params::new(config, as_of);
+    for p in &a.params {
+        let (k, v) = p
+            .split_once('=')
+            .ok_or_else(|| Error::Config(format!("--param {p:?}: expected NAME=VALUE")))?;
+        let v: f64 = v
+            .trim()
+            .parse()
+            .map_err(|_| Error::Config(format!("--param {p:?}: {v:?} is not a number")))?;
+        params
+            .extra
+            .insert(k.trim().trim_start_matches('$').to_string(), v);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(Error::PlainIo)?;
+    let text = match (&a.file, &a.sql) {
+        (Some(f), _) => std::fs::read_to_string(f).map_err(io_at(f))?,
+        (None, Some(s)) => s.clone(),
+        (None, None) => return Err(Error::Config("give a query or --file".into())),
+    };
+    let params = params.with_defaults(&crate::kpi::parse_header(&text).params);
     runtime.block_on(async {
         let ctx = engine::session(&EngineOptions::default())?;
         engine::register_local_date(&ctx, params.tz);
         engine::register_lake(&ctx, &lake, &params).await?;
         let text = if a.explain {
-            format!("EXPLAIN ANALYZE {}", a.sql)
+            format!("EXPLAIN ANALYZE {text}")
         } else {
-            a.sql.clone()
+            text
         };
         let df = ctx.sql(&text).await?.with_param_values(params.values())?;
         let schema = std::sync::Arc::clone(df.schema().inner());

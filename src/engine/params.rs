@@ -16,6 +16,7 @@
 //!
 //! Function `local_date(ts)`: the date of a timestamp in the reporting time zone.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{Duration, NaiveDate, NaiveTime, TimeZone};
@@ -37,6 +38,8 @@ pub struct Params {
     pub tz: Tz,
     pub count_tolerance: f64,
     pub sla: SlaHours,
+    /// Named numbers from query headers (`-- param:`) and the config's `[params]`.
+    pub extra: BTreeMap<String, f64>,
 }
 
 const EPOCH: NaiveDate = match NaiveDate::from_ymd_opt(1970, 1, 1) {
@@ -56,7 +59,17 @@ impl Params {
             tz: config.reporting_tz(),
             count_tolerance: config.count_tolerance,
             sla: config.sla_hours.clone(),
+            extra: config.params.clone(),
         }
+    }
+
+    /// These parameters plus a query's declared defaults (the config wins).
+    pub fn with_defaults(&self, defaults: &[(String, f64)]) -> Params {
+        let mut p = self.clone();
+        for (k, v) in defaults {
+            p.extra.entry(k.clone()).or_insert(*v);
+        }
+        p
     }
 
     pub fn window_start_date(&self) -> NaiveDate {
@@ -94,7 +107,7 @@ impl Params {
         let utc_date =
             |us: i64| chrono::DateTime::from_timestamp_micros(us).map_or(EPOCH, |t| t.date_naive());
         let f = |v: f64| ScalarValue::Float64(Some(v));
-        let list = vec![
+        let mut list = vec![
             ("as_of", date(self.as_of)),
             (
                 "window_days",
@@ -115,6 +128,12 @@ impl Params {
             ("sla_medium_hours", f(self.sla.medium)),
             ("sla_low_hours", f(self.sla.low)),
         ];
+        let extra: Vec<(&str, ScalarValue)> = self
+            .extra
+            .iter()
+            .map(|(k, v)| (k.as_str(), f(*v)))
+            .collect();
+        list.extend(extra);
         ParamValues::from(list)
     }
 }
@@ -187,6 +206,7 @@ mod tests {
             tz,
             count_tolerance: 0.0,
             sla: SlaHours::default(),
+            extra: BTreeMap::new(),
         }
     }
 

@@ -44,6 +44,8 @@ pub struct Header {
     pub columns: Vec<(String, String)>,
     /// e.g. `line x=due_date y=unit_fill_rate series=channel`
     pub chart: Option<String>,
+    /// `-- param: name = 1.5` lines: defaults of `$name` in this query.
+    pub params: Vec<(String, f64)>,
 }
 
 /// One KPI query.
@@ -82,6 +84,16 @@ pub fn parse_header(sql: &str) -> Header {
         let text = body.trim();
         if !continuation && let Some((key, value)) = text.split_once(':') {
             let key = key.trim().to_ascii_lowercase();
+            if key == "param" {
+                if let Some((name, v)) = value.split_once('=')
+                    && let Ok(v) = v.trim().parse::<f64>()
+                {
+                    h.params
+                        .push((name.trim().trim_start_matches('$').to_string(), v));
+                }
+                current = None;
+                continue;
+            }
             if ["title", "description", "grain", "columns", "chart"].contains(&key.as_str()) {
                 let value = value.trim().to_string();
                 match key.as_str() {
@@ -203,6 +215,7 @@ pub async fn run_query(
         message: e.to_string(),
     };
     let df = ctx.sql(&query.sql).await.map_err(err)?;
+    let params = params.with_defaults(&query.header.params);
     let df = df.with_param_values(params.values()).map_err(err)?;
     let schema = std::sync::Arc::clone(df.schema().inner());
     let batches = df.collect().await.map_err(err)?;
@@ -262,8 +275,13 @@ mod tests {
             ]
         );
         assert_eq!(h.chart.as_deref(), Some("line x=due_date y=lines"));
-        let one_line = parse_header("-- columns: a, b\nselect 1");
+        let one_line =
+            parse_header("-- columns: a, b\n-- param: w_x = 1.5\n-- param: $w_y=2\nselect 1");
         assert_eq!(one_line.columns.len(), 2);
+        assert_eq!(
+            one_line.params,
+            vec![("w_x".to_string(), 1.5), ("w_y".to_string(), 2.0)]
+        );
     }
 
     #[test]
