@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::ingest::IngestReport;
-use crate::manifest::RunStatus;
+use crate::manifest::{FeedState, RunStatus};
 use crate::run::{self, RunOptions};
 
 /// Exit codes.
@@ -30,6 +30,8 @@ pub mod exit {
     pub const DATA: u8 = 4;
     /// Another run holds the lake.
     pub const LOCKED: u8 = 5;
+    /// Published, but a feed is stale or missing and --fail-on-stale was given.
+    pub const STALE: u8 = 6;
 }
 
 #[derive(Debug, Parser)]
@@ -182,6 +184,9 @@ pub struct RunArgs {
     /// Days in the KPI window.
     #[arg(long, value_name = "N")]
     pub window_days: Option<u32>,
+    /// Exit with an error code when a feed is stale or missing (the report is still published).
+    #[arg(long)]
+    pub fail_on_stale: bool,
     /// Export files or folders to ingest first.
     #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
@@ -201,6 +206,17 @@ pub fn main(cli: Cli) -> ExitCode {
 fn one_line(e: &Error) -> String {
     let mut msg = e.to_string();
     let mut source = std::error::Error::source(e);
+    let full = std::iter::successors(source, |s| s.source()).any(|s| {
+        s.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::StorageFull)
+    });
+    if full
+        || matches!(e, Error::Io { source, .. } | Error::PlainIo(source) if source.kind() == std::io::ErrorKind::StorageFull)
+    {
+        msg.push_str(
+            " — the disk is full; nothing was committed and the lake and reports are as they were",
+        );
+    }
     while let Some(s) = source {
         let text = s.to_string();
         if !msg.contains(&text) {
@@ -308,6 +324,17 @@ fn dispatch(cli: &Cli) -> Result<u8> {
                 && ingest_code(r, a.lake.strict) != exit::OK
             {
                 code = exit::PARTIAL;
+            }
+            let stale: Vec<&str> = outcome
+                .manifest
+                .freshness
+                .iter()
+                .filter(|f| matches!(f.state, FeedState::Stale | FeedState::Missing))
+                .map(|f| f.table.as_str())
+                .collect();
+            if a.fail_on_stale && !stale.is_empty() {
+                eprintln!("opintel: stale or missing feeds: {}", stale.join(", "));
+                code = exit::STALE;
             }
             Ok(code)
         }

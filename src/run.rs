@@ -76,6 +76,7 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunOutcome> {
         warnings.extend(ingest_warnings(&report));
         ingest_report = Some(report);
     }
+    crate::fault::point("run.after_ingest");
 
     let t = Instant::now();
     let queries = kpi::catalogue(config.queries.as_deref())?;
@@ -176,6 +177,7 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunOutcome> {
         kpis: entries,
         warnings,
     };
+    crate::fault::point("run.report");
     crate::report::write(
         &staged.dir,
         &crate::report::Page {
@@ -193,6 +195,7 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunOutcome> {
     let path = staged.dir.join("manifest.json");
     std::fs::write(&path, serde_json::to_string_pretty(&manifest)?).map_err(io_at(&path))?;
     let out = staged.publish()?;
+    crate::fault::point("publish.after_swap");
     if opts.point_latest {
         publish::point_latest(&out)?;
     }

@@ -80,6 +80,15 @@ impl CsvSource {
         let Some(rec) = src.next_record()? else {
             return Ok(None);
         };
+        if rec.oversized {
+            return Err(FileProblem::at(
+                1,
+                format!(
+                    "the header is longer than {} MiB: is this a CSV file?",
+                    MAX_RECORD_BYTES >> 20
+                ),
+            ));
+        }
         let fields = src
             .fields(&rec)
             .map_err(|e| FileProblem::at(rec.line, format!("header {e}")))?;

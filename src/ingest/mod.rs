@@ -266,6 +266,7 @@ fn ingest_file(
     report.bytes = src.size;
     report.hash = hash.to_string();
     let label = src.path.display().to_string();
+    crate::fault::point("ingest.file");
     let mut reader = match open_source(config, src, bar) {
         Ok(Some(r)) => r,
         Ok(None) => {
@@ -298,6 +299,7 @@ fn ingest_file(
                 }
                 if let Some(batch) = v.batch {
                     let w = sink.write(txn, &label, batch)?;
+                    crate::fault::point("ingest.batch");
                     report.accepted += w.accepted;
                     report.newest = report.newest.max(w.newest);
                 }

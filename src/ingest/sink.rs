@@ -93,6 +93,7 @@ impl TableSink {
     /// Find duplicates (against the lake and within this run), remove them from the
     /// staged files, close everything and stage the new identities.
     pub fn finish(self, lake: &Lake, txn: &Txn) -> Result<Duplicates> {
+        crate::fault::point("ingest.dedup");
         let dups = self.ids.resolve(lake, txn)?;
         self.rows.finish(txn, &dups)?;
         self.rejects.finish()?;

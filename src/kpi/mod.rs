@@ -227,6 +227,7 @@ pub async fn run_all(ctx: &SessionContext, queries: &[Query], params: &Params) -
     let mut out = Vec::with_capacity(queries.len());
     for q in queries {
         let started = Instant::now();
+        crate::fault::point("run.query");
         let (schema, outcome) = match run_query(ctx, q, params).await {
             Ok((schema, batches)) => (schema, Ok(batches)),
             Err(Error::Query { message, .. }) => (empty_schema(), Err(message)),

@@ -141,6 +141,10 @@ impl PartitionedWriter {
         }
         let seqs = seq_column(&batch)?;
         if let Some(o) = self.open.get_mut(&day) {
+            crate::fault::io("lake.write").map_err(|e| Error::Io {
+                path: txn.stage_path(&o.rel),
+                source: e,
+            })?;
             o.writer.write(&batch)?;
             for &s in seqs.values().iter() {
                 o.min_seq = o.min_seq.min(s);
@@ -175,6 +179,7 @@ impl PartitionedWriter {
     pub fn finish(self, txn: &Txn, dups: &Duplicates) -> Result<()> {
         for (_, o) in self.open {
             o.writer.close()?;
+            crate::fault::point("lake.writer.closed");
             if dups.count_in(o.min_seq, o.max_seq.saturating_add(1)) > 0 {
                 drop_rows(txn, &o.rel, &self.schema, dups)?;
             }
