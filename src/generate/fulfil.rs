@@ -211,11 +211,13 @@ impl Sim {
         let Some(next) = neighbour.map(|n| n as usize) else {
             return false;
         };
-        if next == s || self.world.slots[next].truth <= 0.0 {
+        let victim = &mut self.world.slots[next];
+        if next == s || victim.truth <= 0.0 || victim.mispicked {
             return false;
         }
-        let take = qty.min(self.world.slots[next].truth);
-        self.world.slots[next].truth -= take;
+        let take = qty.min(victim.truth);
+        victim.truth -= take;
+        victim.mispicked = true;
         true
     }
 

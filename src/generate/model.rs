@@ -214,6 +214,11 @@ pub(crate) struct Slot {
     pub last_count: i32,
     /// Day a spot count is scheduled for (`i32::MIN` when none).
     pub spot_day: i32,
+    /// A neighbour's picker has taken units from this bin. Mis-picks are one-off
+    /// noise: a bin is robbed at most once, so the neighbour of a fast mover is not
+    /// drained after every count and put-away (that would be a systematic error the
+    /// ground truth does not list).
+    pub mispicked: bool,
     /// Index into the planted errors, or [`NO_PLANT`].
     pub planted: u32,
     /// Day the slot becomes active (new SKUs appear during the period).

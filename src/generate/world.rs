@@ -291,6 +291,7 @@ impl World {
             open_po: false,
             last_count: -(rng.range(1, i64::from(interval)) as i32),
             spot_day: i32::MIN,
+            mispicked: false,
             planted: NO_PLANT,
             active_from: 0,
         };
