@@ -70,8 +70,96 @@ pub enum Command {
     Ingest(IngestArgs),
     /// The nightly job: ingest PATHs if given, compute every KPI, write the report.
     Run(RunArgs),
-    /// Read-only SQL over the lake tables, the <table>_current views and the rejects.
+    /// Read-only SQL over the lake, the <table>_current views, the rejects and the KPIs.
     Sql(SqlArgs),
+    /// List the tables analysts can query, with their columns and meanings.
+    Tables(TablesArgs),
+    /// An interactive SQL shell (history, multi-line statements ending with ;).
+    Shell(ShellArgs),
+    /// Run the data checks (queries/checks): exit 3 when a check finds violations.
+    Check(CheckArgs),
+    /// Score the cycle-count priority against a list of known wrong records.
+    EvaluatePriority(EvaluatePriorityArgs),
+    /// Backtest the cycle-count priority: rank as of D, check what the next days revealed.
+    BacktestPriority(BacktestPriorityArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EvaluatePriorityArgs {
+    /// The Parquet lake (default from the config, else data/lake).
+    #[arg(long, value_name = "DIR")]
+    pub lake: Option<PathBuf>,
+    /// As-of date of the ranking (default: yesterday, UTC).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub as_of: Option<NaiveDate>,
+    /// CSV of wrong records with warehouse_id, location_id, sku columns (e.g. the
+    /// generator's ground_truth/record_errors.csv).
+    #[arg(long, value_name = "FILE")]
+    pub truth: PathBuf,
+    /// A folder of .sql files; its count_priority.sql overrides the built-in one.
+    #[arg(long, value_name = "DIR")]
+    pub queries: Option<PathBuf>,
+    /// Also write the scores as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BacktestPriorityArgs {
+    /// The Parquet lake (default from the config, else data/lake).
+    #[arg(long, value_name = "DIR")]
+    pub lake: Option<PathBuf>,
+    /// Rank as of this date, from data up to its end only.
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub as_of: NaiveDate,
+    /// Days after the as-of date whose counts and adjustments decide a hit.
+    #[arg(long, value_name = "DAYS", default_value_t = 14)]
+    pub horizon: u32,
+    /// A folder of .sql files; its count_priority.sql overrides the built-in one.
+    #[arg(long, value_name = "DIR")]
+    pub queries: Option<PathBuf>,
+    /// Also write the scores as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct TablesArgs {
+    /// The Parquet lake (default from the config, else data/lake).
+    #[arg(long, value_name = "DIR")]
+    pub lake: Option<PathBuf>,
+    /// Report folder whose KPI tables to list (default: <reports>/latest).
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ShellArgs {
+    /// The Parquet lake (default from the config, else data/lake).
+    #[arg(long, value_name = "DIR")]
+    pub lake: Option<PathBuf>,
+    /// Bind the views and $parameters to this as-of date (default: all data).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub as_of: Option<NaiveDate>,
+    /// Report folder whose KPI tables are `kpi.<name>` (default: <reports>/latest).
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The Parquet lake (default from the config, else data/lake).
+    #[arg(long, value_name = "DIR")]
+    pub lake: Option<PathBuf>,
+    /// As-of date (default: yesterday, UTC).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub as_of: Option<NaiveDate>,
+    /// Report folder whose KPI tables the checks may read (default: <reports>/latest).
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
+    /// A folder of .sql KPI files; its checks/ subfolder adds or overrides checks.
+    #[arg(long, value_name = "DIR")]
+    pub queries: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -99,7 +187,10 @@ pub struct SqlArgs {
     /// Print the query plan with timings instead of the result.
     #[arg(long)]
     pub explain: bool,
-    /// Bind `$name` to a number (repeatable): --param w_shortage=2
+    /// Report folder whose KPI tables are `kpi.<name>` (default: <reports>/latest).
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
+    /// Bind `$name` (repeatable): --param w_shortage=2, --param as_of=2026-11-20
     #[arg(long = "param", value_name = "NAME=VALUE")]
     pub params: Vec<String>,
     /// Read the query from a file (its `-- param:` header lines give defaults).
@@ -245,6 +336,13 @@ fn load_config(cli: &Cli, lake: Option<&LakeArgs>) -> Result<Config> {
     Ok(config)
 }
 
+fn with_lake(mut config: Config, lake: &Option<PathBuf>) -> Config {
+    if let Some(l) = lake {
+        config.lake = l.clone();
+    }
+    config
+}
+
 fn wait_of(l: &LakeArgs) -> Option<Duration> {
     l.wait.map(Duration::from_secs)
 }
@@ -340,12 +438,47 @@ fn dispatch(cli: &Cli) -> Result<u8> {
         }
         Command::Demo(a) => crate::demo::demo(a, cli.quiet),
         Command::Sql(a) => {
-            let mut config = Config::load(cli.config.as_deref())?;
-            if let Some(l) = &a.lake {
-                config.lake = l.clone();
-            }
+            let config = with_lake(Config::load(cli.config.as_deref())?, &a.lake);
             crate::sql::sql(&config, a)?;
             Ok(exit::OK)
+        }
+        Command::Tables(a) => {
+            let config = with_lake(Config::load(cli.config.as_deref())?, &a.lake);
+            crate::sql::tables(&config, a.report.as_deref())?;
+            Ok(exit::OK)
+        }
+        Command::Shell(a) => {
+            let config = with_lake(Config::load(cli.config.as_deref())?, &a.lake);
+            crate::sql::shell(&config, a)?;
+            Ok(exit::OK)
+        }
+        Command::EvaluatePriority(a) => {
+            let mut config = with_lake(Config::load(cli.config.as_deref())?, &a.lake);
+            if let Some(q) = &a.queries {
+                config.queries = Some(q.clone());
+            }
+            let as_of = a.as_of.unwrap_or_else(run::default_as_of);
+            let e = crate::priority::against_truth(&config, as_of, &a.truth)?;
+            print_evaluation(&e, a.out.as_deref())?;
+            Ok(exit::OK)
+        }
+        Command::BacktestPriority(a) => {
+            let mut config = with_lake(Config::load(cli.config.as_deref())?, &a.lake);
+            if let Some(q) = &a.queries {
+                config.queries = Some(q.clone());
+            }
+            let e = crate::priority::backtest(&config, a.as_of, a.horizon)?;
+            print_evaluation(&e, a.out.as_deref())?;
+            Ok(exit::OK)
+        }
+        Command::Check(a) => {
+            let mut config = with_lake(Config::load(cli.config.as_deref())?, &a.lake);
+            if let Some(q) = &a.queries {
+                config.queries = Some(q.clone());
+            }
+            let as_of = a.as_of.unwrap_or_else(run::default_as_of);
+            let failed = crate::sql::checks::check_command(&config, as_of, a.report.as_deref())?;
+            Ok(if failed { exit::PARTIAL } else { exit::OK })
         }
     }
 }
@@ -379,4 +512,32 @@ pub fn print_run(outcome: &run::RunOutcome) {
         println!("warning: {w}");
     }
     println!("report: {}", outcome.out.join("index.html").display());
+}
+
+fn print_evaluation(e: &crate::priority::Evaluation, out: Option<&std::path::Path>) -> Result<()> {
+    let what = match e.horizon_days {
+        Some(h) => format!(
+            "backtest as of {}: {} SKU-locations ranked from data up to {}; {} showed a count variance or an unexplained adjustment in the next {h} days",
+            e.as_of, e.candidates, e.as_of, e.positives
+        ),
+        None => format!(
+            "ground truth as of {}: {} SKU-locations ranked; {} known wrong records",
+            e.as_of, e.candidates, e.positives
+        ),
+    };
+    println!("{what}\n");
+    print!("{}", e.markdown());
+    if let (Some(p), Some((name, best))) = (e.precision("score", 50), e.best_baseline(50)) {
+        let ratio = if best > 0.0 {
+            format!("{:.1}×", p / best)
+        } else {
+            "∞".into()
+        };
+        println!("\nprecision@50: score {p:.2}, best baseline {name} {best:.2} ({ratio})");
+    }
+    if let Some(path) = out {
+        std::fs::write(path, serde_json::to_string_pretty(e)?)
+            .map_err(crate::error::io_at(path))?;
+    }
+    Ok(())
 }

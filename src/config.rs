@@ -28,6 +28,11 @@ pub struct Config {
     pub queries: Option<PathBuf>,
     /// Days in the KPI window ending on the as-of date.
     pub window_days: u32,
+    /// Days of history the cycle-count priority looks back over (`$history_start`).
+    pub history_days: u32,
+    /// The nightly run backtests the priority list as of this many days before the
+    /// as-of date (0: no backtest).
+    pub priority_backtest_days: u32,
     /// Time zone in which dates (due dates, the window) are reckoned.
     pub reporting_time_zone: String,
     /// A cycle count is accurate when |counted − system| ≤ this many units.
@@ -50,6 +55,8 @@ impl Default for Config {
             reports: PathBuf::from("reports"),
             queries: None,
             window_days: 28,
+            history_days: 365,
+            priority_backtest_days: 14,
             reporting_time_zone: "UTC".into(),
             count_tolerance: 0.0,
             sla_hours: SlaHours::default(),
@@ -223,6 +230,12 @@ impl Config {
 
     /// Check values that TOML types cannot.
     pub fn validate(&self) -> Result<()> {
+        if self.history_days == 0 || self.history_days > 3660 {
+            return Err(Error::Config(format!(
+                "history_days must be between 1 and 3660, not {}",
+                self.history_days
+            )));
+        }
         if self.window_days == 0 || self.window_days > 3660 {
             return Err(Error::Config(format!(
                 "window_days must be between 1 and 3660, not {}",

@@ -8,11 +8,14 @@ mod demo;
 pub mod engine;
 pub mod error;
 pub mod fault;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod generate;
 pub mod ingest;
 pub mod kpi;
 pub mod lake;
 pub mod manifest;
+pub mod priority;
 pub mod publish;
 pub mod report;
 pub mod run;

@@ -25,6 +25,8 @@ pub struct Manifest {
     /// Newest event per table up to the end of the as-of date, and whether it is stale.
     pub freshness: Vec<Freshness>,
     pub kpis: Vec<KpiEntry>,
+    /// The data checks (`queries/checks`) and what each found.
+    pub checks: Vec<crate::sql::checks::CheckResult>,
     pub warnings: Vec<String>,
 }
 

@@ -4,9 +4,11 @@
 //! Outcomes map to exit codes in `cli` (see the README's "Operating opintel").
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
+use datafusion::arrow::datatypes::Schema;
 
 use crate::config::Config;
 use crate::engine::{self, EngineOptions, Params};
@@ -85,7 +87,7 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunOutcome> {
         .enable_all()
         .build()
         .map_err(Error::PlainIo)?;
-    let (results, extras) = runtime.block_on(async {
+    let (results, extras, checks) = runtime.block_on(async {
         let ctx = engine::session(&EngineOptions::default())?;
         engine::register_local_date(&ctx, params.tz);
         engine::register_lake(&ctx, &lake, &params).await?;
@@ -96,7 +98,15 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunOutcome> {
             seconds = q.elapsed().as_secs_f64(),
             "report inputs gathered"
         );
-        Ok::<_, Error>((results, extras))
+        let mut results = results;
+        if let Some(r) = priority_backtest(&ctx, &queries, &results, config, &params).await {
+            results.push(r);
+        }
+        // The data checks read the lake and this run's KPI tables (`kpi.<name>`).
+        crate::sql::checks::register_results(&ctx, &results)?;
+        let checks = crate::sql::checks::catalogue(config.queries.as_deref())?;
+        let checks = crate::sql::checks::run_checks(&ctx, &checks, &params).await;
+        Ok::<_, Error>((results, extras, checks))
     })?;
     phases.push(Phase {
         name: "queries".into(),
@@ -152,6 +162,13 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunOutcome> {
         }
         entries.push(entry);
     }
+    for c in &checks {
+        match (&c.error, c.violations) {
+            (Some(e), _) => warnings.push(format!("check {} could not run: {e}", c.name)),
+            (None, 0) => {}
+            (None, n) => warnings.push(format!("check {} found {n} rows: {}", c.name, c.title)),
+        }
+    }
     let failed_files = ingest_report.as_ref().map_or(0, |r| r.failed().count());
     let failed_kpis = entries.iter().filter(|e| e.error.is_some()).count();
     let mut manifest = Manifest {
@@ -175,6 +192,7 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunOutcome> {
         ingest: ingest_report,
         freshness: extras.freshness.clone(),
         kpis: entries,
+        checks,
         warnings,
     };
     crate::fault::point("run.report");
@@ -204,6 +222,53 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunOutcome> {
         manifest,
         out,
         results,
+    })
+}
+
+/// Backtest the priority list as of `priority_backtest_days` before the as-of date
+/// (when the list itself was computed), as the `count_priority_backtest` table. A
+/// failure is that table's error; the views are left bound to `params`.
+async fn priority_backtest(
+    ctx: &datafusion::prelude::SessionContext,
+    queries: &[kpi::Query],
+    results: &[KpiResult],
+    config: &Config,
+    params: &Params,
+) -> Option<KpiResult> {
+    use crate::priority;
+    let horizon = config.priority_backtest_days;
+    let query = queries.iter().find(|q| q.name == priority::QUERY)?;
+    if horizon == 0
+        || !results
+            .iter()
+            .any(|r| r.query.name == priority::QUERY && r.outcome.is_ok())
+    {
+        return None;
+    }
+    let started = Instant::now();
+    let mut earlier = params.clone();
+    earlier.as_of = params.as_of - chrono::Duration::days(i64::from(horizon));
+    let outcome = priority::backtest_in(ctx, query, &earlier, horizon).await;
+    let rebound = engine::bind_views(ctx, params).await;
+    let (schema, outcome) = match (outcome, rebound) {
+        (Ok(e), Ok(())) => match e.to_batch() {
+            Ok((schema, batch)) => (schema, Ok(vec![batch])),
+            Err(err) => (Arc::new(Schema::empty()), Err(err.to_string())),
+        },
+        (Err(err), _) | (_, Err(err)) => (Arc::new(Schema::empty()), Err(err.to_string())),
+    };
+    if let Err(e) = &outcome {
+        tracing::error!(query = priority::BACKTEST_TABLE, error = %e, "backtest failed");
+    }
+    Some(KpiResult {
+        query: kpi::Query::parse(
+            priority::BACKTEST_TABLE,
+            priority::BACKTEST_HEADER,
+            Origin::BuiltIn,
+        ),
+        schema,
+        outcome,
+        seconds: started.elapsed().as_secs_f64(),
     })
 }
 

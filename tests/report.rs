@@ -211,12 +211,23 @@ fn tiles_equal_the_kpi_tables_and_the_page_is_self_contained() {
     // Charts are inline SVG; definitions come from every query header.
     assert!(doc.select(&sel("figure svg")).count() >= 5);
     let defs = doc.select(&sel("dl.defs dt code")).count();
+    // One per published KPI table (the query files plus the priority backtest).
+    let tables = std::fs::read_dir(out.join("kpis"))
+        .expect("kpis")
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "parquet"))
+        .count();
     let queries = std::fs::read_dir(root().join("queries"))
         .expect("queries")
         .flatten()
         .filter(|e| e.path().extension().is_some_and(|x| x == "sql"))
         .count();
-    assert_eq!(defs, queries, "one definition per KPI");
+    assert_eq!(
+        tables,
+        queries + 1,
+        "every query file and the backtest publish a table"
+    );
+    assert_eq!(defs, tables, "one definition per KPI table");
 
     check_pngs(&out.join("charts"));
     check_in_browser(&out, &tmp.path().join("browser"));

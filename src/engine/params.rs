@@ -11,6 +11,9 @@
 //! | `$window_end` | timestamp (UTC) | end(D): D 23:59:59.999999 in the reporting time zone |
 //! | `$window_end_us` | bigint | `$window_end` as microseconds since the epoch |
 //! | `$partition_min`, `$partition_max` | date | UTC dates spanned by the window, for partition pruning on `event_date` |
+//! | `$history_days` | bigint | days of history the count priority reads (config `history_days`, default 365) |
+//! | `$history_start` | timestamp (UTC) | start of D − history_days + 1: how far back the count priority looks |
+//! | `$history_partition_min` | date | the UTC date of `$history_start`, for partition pruning |
 //! | `$count_tolerance` | double | units a count may be off and still be accurate |
 //! | `$sla_critical_hours` … `$sla_low_hours` | double | exception SLA by severity |
 //!
@@ -35,6 +38,7 @@ use crate::config::{Config, SlaHours};
 pub struct Params {
     pub as_of: NaiveDate,
     pub window_days: u32,
+    pub history_days: u32,
     pub tz: Tz,
     pub count_tolerance: f64,
     pub sla: SlaHours,
@@ -56,6 +60,7 @@ impl Params {
         Params {
             as_of,
             window_days: config.window_days,
+            history_days: config.history_days,
             tz: config.reporting_tz(),
             count_tolerance: config.count_tolerance,
             sla: config.sla_hours.clone(),
@@ -95,6 +100,11 @@ impl Params {
         self.local_midnight(self.window_start_date())
     }
 
+    /// Start of the history the count priority reads (µs, UTC).
+    pub fn history_start_us(&self) -> i64 {
+        self.local_midnight(self.as_of - Duration::days(i64::from(self.history_days) - 1))
+    }
+
     /// end(D): the last microsecond of the as-of date (µs, UTC).
     pub fn window_end_us(&self) -> i64 {
         self.local_midnight(self.as_of + Duration::days(1)) - 1
@@ -122,6 +132,15 @@ impl Params {
             ),
             ("partition_min", date(utc_date(self.window_start_us()))),
             ("partition_max", date(utc_date(self.window_end_us()))),
+            (
+                "history_days",
+                ScalarValue::Int64(Some(i64::from(self.history_days))),
+            ),
+            ("history_start", ts(self.history_start_us())),
+            (
+                "history_partition_min",
+                date(utc_date(self.history_start_us())),
+            ),
             ("count_tolerance", f(self.count_tolerance)),
             ("sla_critical_hours", f(self.sla.critical)),
             ("sla_high_hours", f(self.sla.high)),
@@ -203,6 +222,7 @@ mod tests {
         Params {
             as_of: NaiveDate::from_ymd_opt(2026, 11, 20).unwrap_or(EPOCH),
             window_days: 28,
+            history_days: 365,
             tz,
             count_tolerance: 0.0,
             sla: SlaHours::default(),

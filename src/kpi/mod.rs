@@ -20,11 +20,15 @@ use serde::Serialize;
 use crate::engine::Params;
 use crate::error::{Error, Result, io_at};
 
-#[allow(dead_code)] // BUILTIN_CHECKS: used by `opintel check`
 mod builtin {
     include!(concat!(env!("OUT_DIR"), "/builtin_queries.rs"));
 }
 use builtin::BUILTIN_QUERIES;
+
+/// The built-in data checks (`queries/checks/*.sql`): (name, SQL).
+pub fn builtin_checks() -> &'static [(&'static str, &'static str)] {
+    builtin::BUILTIN_CHECKS
+}
 
 /// Where a query came from.
 #[derive(Debug, Clone, Serialize)]
@@ -214,12 +218,62 @@ pub async fn run_query(
         name: query.name.clone(),
         message: e.to_string(),
     };
-    let df = ctx.sql(&query.sql).await.map_err(err)?;
+    // Read-only like `opintel sql`: a KPI file cannot write or create anything.
+    let df = ctx
+        .sql_with_options(&query.sql, crate::sql::read_only())
+        .await
+        .map_err(err)?;
     let params = params.with_defaults(&query.header.params);
     let df = df.with_param_values(params.values()).map_err(err)?;
     let schema = std::sync::Arc::clone(df.schema().inner());
     let batches = df.collect().await.map_err(err)?;
-    Ok((schema, batches))
+    plain_types(schema, batches)
+}
+
+/// KPI tables are for people and every tool: string views become plain strings and
+/// unsigned counts (e.g. `row_number()`) signed 64-bit integers.
+pub fn plain_types(
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    use datafusion::arrow::datatypes::{DataType, Field};
+    let plain = |t: &DataType| match t {
+        DataType::Utf8View | DataType::LargeUtf8 => Some(DataType::Utf8),
+        DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => {
+            Some(DataType::Int64)
+        }
+        _ => None,
+    };
+    if schema
+        .fields()
+        .iter()
+        .all(|f| plain(f.data_type()).is_none())
+    {
+        return Ok((schema, batches));
+    }
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match plain(f.data_type()) {
+            Some(t) => f.as_ref().clone().with_data_type(t),
+            None => f.as_ref().clone(),
+        })
+        .collect();
+    let out_schema =
+        std::sync::Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
+    let out = batches
+        .iter()
+        .map(|b| {
+            let cols = b
+                .columns()
+                .iter()
+                .zip(out_schema.fields())
+                .map(|(c, f)| datafusion::arrow::compute::cast(c, f.data_type()))
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            Ok(RecordBatch::try_new(out_schema.clone(), cols)?)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((out_schema, out))
 }
 
 /// Run every query; failures are kept per query.

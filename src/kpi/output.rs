@@ -38,12 +38,22 @@ pub fn write_parquet(path: &Path, schema: SchemaRef, batches: &[RecordBatch]) ->
 pub fn write_csv(path: &Path, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<()> {
     let file = File::create(path).map_err(io_at(path))?;
     let mut w = BufWriter::new(file);
+    write_csv_to(&mut w, schema, batches).map_err(io_at(path))?;
+    w.flush().map_err(io_at(path))
+}
+
+/// Write `batches` as CSV with a header row to any writer.
+pub fn write_csv_to(
+    w: &mut impl Write,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+) -> std::io::Result<()> {
     let header: Vec<String> = schema
         .fields()
         .iter()
         .map(|f| text_cell(f.name()))
         .collect();
-    writeln!(w, "{}", header.join(",")).map_err(io_at(path))?;
+    write!(w, "{}\r\n", header.join(","))?;
     let mut line = String::new();
     for b in batches {
         for row in 0..b.num_rows() {
@@ -55,10 +65,9 @@ pub fn write_csv(path: &Path, schema: &SchemaRef, batches: &[RecordBatch]) -> Re
                 line.push_str(&cell(col, row));
             }
             line.push_str("\r\n");
-            w.write_all(line.as_bytes()).map_err(io_at(path))?;
+            w.write_all(line.as_bytes())?;
         }
     }
-    w.flush().map_err(io_at(path))?;
     Ok(())
 }
 

@@ -265,14 +265,14 @@ pub(super) fn table(
     h.push_str("</tr></thead><tbody>");
     let nums: HashMap<&str, Vec<Option<f64>>> = cols
         .iter()
-        .filter(|(_, _, k)| *k != Cell::Text)
+        .filter(|(_, _, k)| !matches!(k, Cell::Text | Cell::Code))
         .map(|(c, _, _)| (*c, f.num(c)))
         .collect();
     for &r in rows {
         h.push_str("<tr>");
         for (c, _, kind) in cols {
             let text = match kind {
-                Cell::Text => f.display(c, r),
+                Cell::Text | Cell::Code => f.display(c, r),
                 k => nums
                     .get(c)
                     .and_then(|v| v[r])
@@ -290,6 +290,8 @@ pub(super) fn table(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Cell {
     Text,
+    /// An identifier (warehouse, bin, SKU): text that never wraps.
+    Code,
     Int,
     Num,
     Pct,
@@ -299,12 +301,16 @@ pub(super) enum Cell {
 
 impl Cell {
     fn align(self) -> &'static str {
-        if self == Cell::Text { "l" } else { "r" }
+        match self {
+            Cell::Text => "l",
+            Cell::Code => "l nw",
+            _ => "r",
+        }
     }
     fn format(self, v: f64, currency: &str) -> String {
         use super::format as f;
         match self {
-            Cell::Text => v.to_string(),
+            Cell::Text | Cell::Code => v.to_string(),
             Cell::Int => f::number(v, 0),
             Cell::Num => f::number(v, if v.fract() == 0.0 { 0 } else { 1 }),
             Cell::Pct => f::percent(v),
@@ -316,6 +322,7 @@ impl Cell {
 
 const CSS: &str = r#"
 *{box-sizing:border-box}
+.nw{white-space:nowrap}
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:var(--text);margin:0 auto;max-width:78rem;padding:1.2rem 1.4rem 3rem;line-height:1.4;background:#fff}
 header h1{font-size:1.7rem;margin:.2rem 0}
 .sub{color:var(--muted);margin:.1rem 0 1rem}

@@ -15,6 +15,7 @@ mod html;
 mod sections;
 pub mod theme;
 pub mod tiles;
+mod user_chart;
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -506,9 +506,9 @@ pub(super) fn count_today(page: &Page) -> String {
                 &rows,
                 &[
                     ("rank", "#", Cell::Int),
-                    ("warehouse_id", "Warehouse", Cell::Text),
-                    ("location_id", "Location", Cell::Text),
-                    ("sku", "SKU", Cell::Text),
+                    ("warehouse_id", "Warehouse", Cell::Code),
+                    ("location_id", "Location", Cell::Code),
+                    ("sku", "SKU", Cell::Code),
                     ("score", "Score", Cell::Num),
                     ("reasons", "Why", Cell::Text),
                 ],
@@ -522,16 +522,108 @@ pub(super) fn count_today(page: &Page) -> String {
         }
         Some(_) => h.push_str(&missing("No SKU-location needs a count today.")),
         None => h.push_str(&missing(
-            "The cycle-count priority list is not part of this run yet; until it is, count by your usual schedule.",
+            "The cycle-count priority list is not part of this run; count by your usual schedule.",
         )),
     }
+    h.push_str(&backtest(page));
     h.push_str("</section>");
     h
 }
 
-/// KPIs added by the user's queries folder, as tables (their charts come with the
-/// `-- chart:` header support).
-pub(super) fn user_kpis(page: &Page, _charts: &Path) -> Result<String> {
+/// Does the list earn its keep? The nightly backtest, score against the baselines.
+fn backtest(page: &Page) -> String {
+    let Some(f) = page.frame(crate::priority::BACKTEST_TABLE) else {
+        return String::new();
+    };
+    if f.rows() == 0 {
+        return String::new();
+    }
+    let (method, k, prec, hits) = (
+        f.text("method"),
+        f.num("k"),
+        f.num("precision"),
+        f.num("hits"),
+    );
+    let as_of = f
+        .text("as_of")
+        .first()
+        .cloned()
+        .flatten()
+        .unwrap_or_default();
+    let horizon = f
+        .num("horizon_days")
+        .first()
+        .copied()
+        .flatten()
+        .unwrap_or(0.0);
+    let positives = f.num("positives").first().copied().flatten().unwrap_or(0.0);
+    let at = |m: &str, kk: f64| {
+        (0..f.rows())
+            .find(|&i| method[i].as_deref() == Some(m) && k[i] == Some(kk))
+            .map(|i| (prec[i].unwrap_or(0.0), hits[i].unwrap_or(0.0)))
+    };
+    fn label(m: &str) -> &str {
+        match m {
+            "score" => "This list",
+            "random" => "Random bins",
+            "abc_overdue" => "ABC schedule (most overdue first)",
+            "rule_ladder" => "Rule ladder (negative stock, never counted / overdue by ABC)",
+            "largest_last_variance" => "Largest last variance",
+            other => other,
+        }
+    }
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        "<h3>Does the list earn its keep?</h3><p class=\"lead\">The list as it would have been ranked on {} \
+         (from the data up to then only), against what the next {} days revealed: {} SKU-locations were found \
+         off at a count or needed a correcting adjustment. Share of the top k that were (and how many):</p>",
+        escape(&as_of),
+        format::number(horizon, 0),
+        format::number(positives, 0)
+    );
+    h.push_str("<div class=\"scroll\"><table><thead><tr><th class=\"l\">Ranking</th>");
+    for kk in crate::priority::KS {
+        let _ = write!(h, "<th class=\"r\">Top {kk}</th>");
+    }
+    h.push_str("</tr></thead><tbody>");
+    let mut seen: Vec<&str> = Vec::new();
+    for m in method.iter().flatten() {
+        if seen.contains(&m.as_str()) {
+            continue;
+        }
+        seen.push(m);
+        let _ = write!(
+            h,
+            "<tr><td class=\"l\">{}</td>",
+            if m == "score" {
+                format!("<strong>{}</strong>", escape(label(m)))
+            } else {
+                escape(label(m))
+            }
+        );
+        for kk in crate::priority::KS {
+            match at(m, kk as f64) {
+                Some((p, n)) => {
+                    let _ = write!(
+                        h,
+                        "<td class=\"r\">{} ({})</td>",
+                        format::percent(p),
+                        format::number(n, 0)
+                    );
+                }
+                None => h.push_str("<td class=\"r\">–</td>"),
+            }
+        }
+        h.push_str("</tr>");
+    }
+    h.push_str("</tbody></table></div>");
+    h
+}
+
+/// KPIs added by the user's queries folder: a chart when the header has a `-- chart:`
+/// line (see `user_chart`), and the top rows as a table.
+pub(super) fn user_kpis(page: &Page, charts: &Path) -> Result<String> {
     let user: Vec<_> = page
         .results
         .iter()
@@ -556,6 +648,31 @@ pub(super) fn user_kpis(page: &Page, _charts: &Path) -> Result<String> {
         match &r.outcome {
             Ok(b) => {
                 let f = Frame::new(&r.schema, b);
+                if let Some(spec) = &r.query.header.chart {
+                    let title = if r.query.header.title.is_empty() {
+                        &r.query.name
+                    } else {
+                        &r.query.header.title
+                    };
+                    let drawn = super::user_chart::parse(spec)
+                        .map_err(crate::error::Error::Data)
+                        .and_then(|spec| {
+                            super::user_chart::render(
+                                charts,
+                                &format!("kpi_{}", r.query.name),
+                                title,
+                                &spec,
+                                &f,
+                                page.config.report.top_n,
+                            )
+                        });
+                    match drawn {
+                        Ok(c) => h.push_str(&figure(&c)),
+                        Err(e) => h.push_str(&missing(&format!(
+                            "The chart of this KPI could not be drawn: {e}"
+                        ))),
+                    }
+                }
                 let cols: Vec<String> = f.columns();
                 let spec: Vec<(&str, &str, Cell)> = cols
                     .iter()
@@ -580,6 +697,7 @@ fn is_builtin_section(name: &str) -> bool {
         "count_variance_by_supplier",
         "supplier_receipt_accuracy",
         "count_priority",
+        crate::priority::BACKTEST_TABLE,
     ]
     .contains(&name)
 }
@@ -685,7 +803,50 @@ pub(super) fn quality(page: &Page) -> String {
         }
         h.push_str("</ul>");
     }
+    h.push_str(&checks(page));
     h.push_str("</section>");
+    h
+}
+
+/// The data checks of this run: how many passed, and each one that found rows.
+fn checks(page: &Page) -> String {
+    let all = &page.manifest.checks;
+    if all.is_empty() {
+        return String::new();
+    }
+    let passed = all.iter().filter(|c| c.passed()).count();
+    let mut h = format!(
+        "<h3>Data checks</h3><p class=\"lead\">{passed} of {} checks found nothing wrong (<code>queries/checks</code>).</p>",
+        all.len()
+    );
+    let bad: Vec<_> = all.iter().filter(|c| !c.passed()).collect();
+    if !bad.is_empty() {
+        h.push_str("<ul>");
+        for c in bad {
+            let what = match &c.error {
+                Some(e) => format!("could not run: {e}"),
+                None => format!(
+                    "{} row{} break{} it",
+                    format::number(c.violations as f64, 0),
+                    if c.violations == 1 { "" } else { "s" },
+                    if c.violations == 1 { "s" } else { "" }
+                ),
+            };
+            let _ = write!(
+                h,
+                "<li><strong>{}</strong> ({}): {}. {}</li>",
+                escape(if c.title.is_empty() {
+                    &c.name
+                } else {
+                    &c.title
+                }),
+                escape(&c.name),
+                escape(&what),
+                escape(&c.description)
+            );
+        }
+        h.push_str("</ul>");
+    }
     h
 }
 
