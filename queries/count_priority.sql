@@ -23,7 +23,7 @@
 --   last_counted_at: last cycle count of this SKU-location up to the as-of date (empty: never counted in the history)
 --   reasons: the signals behind the score, in words
 --   shortage_points: w_shortage × ln(1 + decayed pick-shortage exceptions)
---   mismatch_points: w_mismatch × ln(1 + decayed bin-mismatch, unscannable and lot-mismatch exceptions)
+--   mismatch_points: w_mismatch × ln(1 + decayed bin-mismatch, unscannable and lot-mismatch exceptions); an exception without a SKU counts for its whole bin, one without a bin for the SKU's bins in its warehouse
 --   variance_points: w_variance × ln(1 + Σ decayed ln(1 + |variance|)) over counts off by more than count_tolerance, + w_recurrence when ≥ 2 counts were off
 --   adjustment_points: w_adjustment × ln(1 + decayed shrink / found / other adjustments)
 --   drift_points: w_since × ln(1 + shortage, mismatch and shrink / found / other events since the last count): the record has drifted again since it was last corrected
@@ -101,6 +101,7 @@ exceptions AS (
     SELECT exception_id,
            min(event_at) AS opened_at,
            last_value(exception_type ORDER BY event_at) AS exception_type,
+           max(warehouse_id) AS warehouse_id,
            max(location_id) AS location_id,
            max(sku) AS sku
     FROM exception_events
@@ -109,12 +110,14 @@ exceptions AS (
       AND event_date >= $history_partition_min
       AND event_date <= $partition_max
       AND exception_type IN ('pick_shortage', 'bin_mismatch', 'unscannable', 'lot_mismatch')
-      AND location_id IS NOT NULL
+      AND (location_id IS NOT NULL OR sku IS NOT NULL)
     GROUP BY exception_id
 ),
--- Exceptions without a SKU count for every SKU in their bin (sku '' below).
+-- Exceptions without a SKU count for every SKU in their bin (sku '' below); those
+-- without a bin count for the SKU's bins in their warehouse (location_id '' below).
 exception_evidence AS (
-    SELECT location_id,
+    SELECT coalesce(location_id, '') AS location_id,
+           CASE WHEN location_id IS NULL THEN coalesce(warehouse_id, '') ELSE '' END AS warehouse_id,
            coalesce(sku, '') AS sku,
            sum(CASE WHEN exception_type = 'pick_shortage' THEN decay ELSE 0 END) AS shortage_evidence,
            sum(CASE WHEN exception_type <> 'pick_shortage' THEN decay ELSE 0 END) AS mismatch_evidence,
@@ -128,7 +131,7 @@ exception_evidence AS (
             FROM exceptions
         ) a
     ) e
-    GROUP BY location_id, coalesce(sku, '')
+    GROUP BY 1, 2, 3
 ),
 since_events AS (
     SELECT x.location_id, x.sku, x.opened_at AS at FROM exceptions x WHERE x.sku IS NOT NULL
@@ -181,11 +184,11 @@ features AS (
            c.last_counted_at, c.last_variance, c.last_system_qty, c.days_since_count,
            coalesce(a.adjustment_evidence, 0) AS adjustment_evidence,
            coalesce(a.unexplained_adjustments, 0) AS unexplained_adjustments,
-           coalesce(e.shortage_evidence, 0) + coalesce(b.shortage_evidence, 0) AS shortage_evidence,
-           coalesce(e.mismatch_evidence, 0) + coalesce(b.mismatch_evidence, 0) AS mismatch_evidence,
-           coalesce(e.pick_shortages, 0) + coalesce(b.pick_shortages, 0) AS pick_shortages,
-           coalesce(e.pick_shortages_7d, 0) + coalesce(b.pick_shortages_7d, 0) AS pick_shortages_7d,
-           coalesce(e.bin_mismatches, 0) + coalesce(b.bin_mismatches, 0) AS bin_mismatches,
+           coalesce(e.shortage_evidence, 0) + coalesce(b.shortage_evidence, 0) + coalesce(k.shortage_evidence, 0) AS shortage_evidence,
+           coalesce(e.mismatch_evidence, 0) + coalesce(b.mismatch_evidence, 0) + coalesce(k.mismatch_evidence, 0) AS mismatch_evidence,
+           coalesce(e.pick_shortages, 0) + coalesce(b.pick_shortages, 0) + coalesce(k.pick_shortages, 0) AS pick_shortages,
+           coalesce(e.pick_shortages_7d, 0) + coalesce(b.pick_shortages_7d, 0) + coalesce(k.pick_shortages_7d, 0) AS pick_shortages_7d,
+           coalesce(e.bin_mismatches, 0) + coalesce(b.bin_mismatches, 0) + coalesce(k.bin_mismatches, 0) AS bin_mismatches,
            coalesce(p.units_picked, 0) AS units_picked,
            coalesce(sc.events_since_count, 0) AS events_since_count,
            coalesce(i.unit_cost, 0) AS unit_cost,
@@ -200,9 +203,11 @@ features AS (
     LEFT JOIN adjustment_evidence a
       ON a.warehouse_id = s.warehouse_id AND a.location_id = s.location_id AND a.sku = s.sku
     LEFT JOIN exception_evidence e
-      ON e.location_id = s.location_id AND e.sku = s.sku
+      ON e.location_id = s.location_id AND e.warehouse_id = '' AND e.sku = s.sku
     LEFT JOIN exception_evidence b
-      ON b.location_id = s.location_id AND b.sku = ''
+      ON b.location_id = s.location_id AND b.warehouse_id = '' AND b.sku = ''
+    LEFT JOIN exception_evidence k
+      ON k.location_id = '' AND k.warehouse_id = s.warehouse_id AND k.sku = s.sku
     LEFT JOIN picks p
       ON p.warehouse_id = s.warehouse_id AND p.location_id = s.location_id AND p.sku = s.sku
     LEFT JOIN items_current i ON i.sku = s.sku

@@ -1,21 +1,23 @@
 -- title: Exception recurrence
 -- description: Where exceptions keep coming back. Exceptions opened in the window
 --   (first event in the window), counted by supplier, zone, SKU family and channel and
---   by type. A key recurs when it had more than one exception of the type; the
---   repeat share is the part of its exceptions beyond the first. Zone comes from the
---   exception's location, family from its SKU, supplier from the exception or else
---   the SKU's supplier (master data as of the as-of date); missing keys are left out.
+--   by type. The repeat share is the part of a key's exceptions that struck a
+--   location × SKU the same type had already struck in the window: the same spot
+--   coming back, not just volume. Zone comes from the exception's location (zones
+--   are per warehouse: the key is "warehouse · zone"), family from its SKU, supplier
+--   from the exception or else the SKU's supplier (master data as of the as-of date);
+--   missing keys are left out.
 -- grain: dimension × key × exception_type
 -- columns:
 --   dimension: supplier, zone, sku_family or channel
---   key: the supplier id, zone, family or channel
+--   key: the supplier id, warehouse · zone, family or channel
 --   exception_type: kind of exception
 --   exceptions: exceptions opened in the window
 --   locations: distinct locations among them
 --   skus: distinct SKUs among them
 --   first_opened: when the first of them opened
 --   last_opened: when the last of them opened
---   repeat_share: (exceptions − 1) / exceptions (0–1)
+--   repeat_share: (exceptions − distinct location × SKU pairs) / exceptions (0–1); an exception with neither location nor SKU counts as one pair per key
 WITH firsts AS (
     SELECT exception_id,
            min(event_at) AS opened_at,
@@ -30,7 +32,10 @@ WITH firsts AS (
     GROUP BY exception_id
 ),
 opened AS (
-    SELECT f.*, l.zone, i.family, coalesce(f.supplier_id, i.supplier_id) AS supplier
+    SELECT f.*,
+           CASE WHEN l.zone IS NOT NULL THEN concat(l.warehouse_id, ' · ', l.zone) END AS zone,
+           i.family,
+           coalesce(f.supplier_id, i.supplier_id) AS supplier
     FROM firsts f
     LEFT JOIN locations_current l ON l.location_id = f.location_id
     LEFT JOIN items_current i ON i.sku = f.sku
@@ -53,7 +58,8 @@ SELECT dimension,
        count(DISTINCT sku) AS skus,
        min(opened_at) AS first_opened,
        max(opened_at) AS last_opened,
-       (count(*) - 1) / CAST(count(*) AS DOUBLE) AS repeat_share
+       (count(*) - count(DISTINCT concat(coalesce(location_id, ''), '|', coalesce(sku, ''))))
+         / CAST(count(*) AS DOUBLE) AS repeat_share
 FROM keyed
 GROUP BY dimension, key, exception_type
 ORDER BY dimension, key, exception_type

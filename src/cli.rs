@@ -278,6 +278,10 @@ pub struct RunArgs {
     /// Exit with an error code when a feed is stale or missing (the report is still published).
     #[arg(long)]
     pub fail_on_stale: bool,
+    /// Compute only these KPIs (comma-separated names); the report shows what they feed
+    /// and the data checks are skipped.
+    #[arg(long, value_name = "NAME,…", value_delimiter = ',')]
+    pub kpis: Vec<String>,
     /// Export files or folders to ingest first.
     #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
@@ -405,6 +409,7 @@ fn dispatch(cli: &Cli) -> Result<u8> {
                 progress,
                 point_latest: default_out,
                 command: std::env::args().collect::<Vec<_>>().join(" "),
+                only: a.kpis.clone(),
             };
             let outcome = run::run(&config, &opts)?;
             if !cli.quiet {

@@ -108,7 +108,7 @@ pub struct TileTarget {
 }
 
 /// Exception SLA in hours by severity (CONTRACT §4).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SlaHours {
     pub critical: f64,

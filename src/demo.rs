@@ -44,6 +44,7 @@ pub fn demo(a: &DemoArgs, quiet: bool) -> Result<u8> {
         progress: !quiet,
         point_latest: false,
         command: "opintel demo".into(),
+        only: Vec::new(),
     };
     let outcome = run(&config, &run_opts)?;
     if !quiet {

@@ -19,6 +19,8 @@ pub struct Manifest {
     pub window_start: String,
     pub window_end: String,
     pub reporting_time_zone: String,
+    /// The values every query was run with (tolerance, SLA hours, history, `[params]`).
+    pub parameters: Parameters,
     pub lake: String,
     pub phases: Vec<Phase>,
     pub ingest: Option<IngestReport>,
@@ -28,6 +30,17 @@ pub struct Manifest {
     /// The data checks (`queries/checks`) and what each found.
     pub checks: Vec<crate::sql::checks::CheckResult>,
     pub warnings: Vec<String>,
+}
+
+/// The run's query parameters, as bound.
+#[derive(Debug, Clone, Serialize)]
+pub struct Parameters {
+    pub count_tolerance: f64,
+    pub sla_hours: crate::config::SlaHours,
+    pub history_days: u32,
+    pub priority_backtest_days: u32,
+    /// `[params]` of the config (query headers' `-- param:` defaults apply to the rest).
+    pub params: std::collections::BTreeMap<String, f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -33,6 +33,8 @@ pub struct RunOptions {
     /// Move `<out parent>/latest` to the new report.
     pub point_latest: bool,
     pub command: String,
+    /// Compute only these KPIs (empty: all); the data checks are skipped then.
+    pub only: Vec<String>,
 }
 
 /// What a run produced.
@@ -81,37 +83,72 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunOutcome> {
     crate::fault::point("run.after_ingest");
 
     let t = Instant::now();
-    let queries = kpi::catalogue(config.queries.as_deref())?;
+    let mut queries = kpi::catalogue(config.queries.as_deref())?;
+    if !opts.only.is_empty() {
+        if let Some(unknown) = opts
+            .only
+            .iter()
+            .find(|n| !queries.iter().any(|q| &q.name == *n))
+        {
+            return Err(Error::Config(format!(
+                "--kpis: no KPI named {unknown:?} (known: {})",
+                queries
+                    .iter()
+                    .map(|q| q.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        queries.retain(|q| opts.only.contains(&q.name));
+    }
     let params = Params::new(config, opts.as_of);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(Error::PlainIo)?;
-    let (results, extras, checks) = runtime.block_on(async {
+    // The query phase, timed step by step for the manifest.
+    let (results, extras, checks, steps) = runtime.block_on(async {
+        let mut steps: Vec<Phase> = Vec::new();
+        let mut step = |name: &str, since: Instant| {
+            steps.push(Phase {
+                name: name.into(),
+                seconds: since.elapsed().as_secs_f64(),
+            })
+        };
+        let s = Instant::now();
         let ctx = engine::session(&EngineOptions::default())?;
         engine::register_local_date(&ctx, params.tz);
         engine::register_lake(&ctx, &lake, &params).await?;
-        let results = kpi::run_all(&ctx, &queries, &params).await;
-        let q = Instant::now();
+        step("queries.register_lake", s);
+        let s = Instant::now();
+        let mut results = kpi::run_all(&ctx, &queries, &params).await;
+        step("queries.kpis", s);
+        let s = Instant::now();
         let extras = crate::report::gather(&ctx, &queries, config, &params).await?;
-        tracing::info!(
-            seconds = q.elapsed().as_secs_f64(),
-            "report inputs gathered"
-        );
-        let mut results = results;
+        step("queries.report_inputs", s);
+        let s = Instant::now();
         if let Some(r) = priority_backtest(&ctx, &queries, &results, config, &params).await {
             results.push(r);
+            step("queries.priority_backtest", s);
         }
         // The data checks read the lake and this run's KPI tables (`kpi.<name>`).
-        crate::sql::checks::register_results(&ctx, &results)?;
-        let checks = crate::sql::checks::catalogue(config.queries.as_deref())?;
-        let checks = crate::sql::checks::run_checks(&ctx, &checks, &params).await;
-        Ok::<_, Error>((results, extras, checks))
+        let s = Instant::now();
+        let checks = if opts.only.is_empty() {
+            crate::sql::checks::register_results(&ctx, &results)?;
+            let checks = crate::sql::checks::catalogue(config.queries.as_deref())?;
+            let checks = crate::sql::checks::run_checks(&ctx, &checks, &params).await;
+            step("queries.checks", s);
+            checks
+        } else {
+            Vec::new()
+        };
+        Ok::<_, Error>((results, extras, checks, steps))
     })?;
     phases.push(Phase {
         name: "queries".into(),
         seconds: t.elapsed().as_secs_f64(),
     });
+    phases.extend(steps);
     for f in &extras.freshness {
         match f.state {
             FeedState::Stale => warnings.push(format!(
@@ -187,6 +224,13 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunOutcome> {
         window_start: params.window_start_date().to_string(),
         window_end: opts.as_of.to_string(),
         reporting_time_zone: config.reporting_time_zone.clone(),
+        parameters: crate::manifest::Parameters {
+            count_tolerance: config.count_tolerance,
+            sla_hours: config.sla_hours.clone(),
+            history_days: config.history_days,
+            priority_backtest_days: config.priority_backtest_days,
+            params: config.params.clone(),
+        },
         lake: lake.root().display().to_string(),
         phases,
         ingest: ingest_report,

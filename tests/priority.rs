@@ -81,8 +81,10 @@ fn expected() -> Vec<Expected> {
     let s4 = W_MISMATCH * ln1p(decay(age("2026-11-19T08:00:00Z")))
         + W_OVERDUE * 1.0
         + W_VELOCITY * 3f64.log10();
-    // WH2/L5/SKU-5: −2 on record, counted 0 on 11-05; class A; no picks; no value.
+    // WH2/L5/SKU-5: −2 on record, counted 0 on 11-05; a pick shortage for the SKU in
+    // WH2 without a bin (it counts for the SKU's bins there); class A; no picks, no value.
     let s5 = W_VARIANCE * ln1p(decay(age("2026-11-05T12:00:00Z")) * 3f64.ln())
+        + W_SHORTAGE * ln1p(decay(age("2026-11-18T06:00:00Z")))
         + W_NEGATIVE
         + W_OVERDUE * age("2026-11-05T12:00:00Z") / 90.0;
     vec![
@@ -228,7 +230,7 @@ fn scores_ranking_and_reasons_follow_the_documented_formula() {
         .expect("L5 ranked");
     assert_eq!(
         text(&negative[col(&cols, "reasons")]),
-        "1 of 1 count off, last +2 units; negative stock on record"
+        "1 pick shortage (1 in the last 7 days); 1 of 1 count off, last +2 units; negative stock on record"
     );
 }
 

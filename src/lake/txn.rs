@@ -102,15 +102,10 @@ impl Txn {
         if scratch.exists() {
             fs::remove_dir_all(&scratch).map_err(io_at(&scratch))?;
         }
-        for (i, rel) in files.iter().enumerate() {
-            if i == 1 {
-                crate::fault::point("lake.commit.sync");
-            }
-            let p = self.staging.join(rel);
-            File::open(&p)
-                .and_then(|f| f.sync_all())
-                .map_err(io_at(&p))?;
+        if files.len() > 1 {
+            crate::fault::point("lake.commit.sync");
         }
+        sync_files(&self.staging, &files)?;
         let record = LogRecord {
             txn: self.id,
             committed_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -177,6 +172,31 @@ pub(super) fn roll_forward(lake: &Lake, staging: &Path, record: &LogRecord) -> R
         }
     }
     fs::remove_dir_all(staging).map_err(io_at(staging))?;
+    Ok(())
+}
+
+/// Make the staged files durable before the commit record is written. On Linux one
+/// `syncfs` on the staging folder flushes them all (a night's ingest can stage a
+/// thousand small files: master data is partitioned by its `updated_at` date, and one
+/// `fsync` each cost more than writing them); elsewhere, or if `syncfs` fails, each
+/// file is synced on its own.
+fn sync_files(staging: &Path, files: &[String]) -> Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        if let Ok(d) = File::open(staging) {
+            // SAFETY: `d` is an open file descriptor for the duration of the call.
+            if unsafe { libc::syncfs(d.as_raw_fd()) } == 0 {
+                return Ok(());
+            }
+        }
+    }
+    for rel in files {
+        let p = staging.join(rel);
+        File::open(&p)
+            .and_then(|f| f.sync_all())
+            .map_err(io_at(&p))?;
+    }
     Ok(())
 }
 

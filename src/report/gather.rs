@@ -42,12 +42,12 @@ pub async fn gather(
         .iter()
         .filter(|q| sources.contains(q.name.as_str()))
         .collect();
-    let run_set = |p: Params| {
+    let run_set = |p: Params, skip: Option<&'static str>| {
         let wanted = &wanted;
         async move {
             bind_views(ctx, &p).await?;
             let mut out = HashMap::new();
-            for q in wanted {
+            for q in wanted.iter().filter(|q| Some(q.name.as_str()) != skip) {
                 if let Ok((schema, batches)) = run_query(ctx, q, &p).await {
                     out.insert(q.name.clone(), Frame::new(&schema, &batches));
                 }
@@ -80,7 +80,7 @@ pub async fn gather(
     let mut prev = params.clone();
     prev.as_of = params.as_of - Duration::days(i64::from(params.window_days));
     let ok = covered(&prev);
-    extras.previous = run_set(prev).await?;
+    extras.previous = run_set(prev, None).await?;
     extras.previous.retain(|k, _| ok(k));
     for k in (0..config.report.trend_weeks).rev() {
         let mut week = params.clone();
@@ -89,8 +89,7 @@ pub async fn gather(
         let as_of = week.as_of;
         let ok = covered(&week);
         // Fill rates are per due date already: their weeks come from this run's table.
-        let mut set = run_set(week).await?;
-        set.remove("fill_rate");
+        let mut set = run_set(week, Some("fill_rate")).await?;
         set.retain(|k, _| ok(k));
         extras.weekly.push((as_of, set));
     }
