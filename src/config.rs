@@ -43,6 +43,9 @@ pub struct Config {
     pub report: ReportConfig,
     /// Hours after which a feed is stale, by table (defaults in `freshness_hours`).
     pub freshness: BTreeMap<String, f64>,
+    /// A warehouse whose newest data in a table trails the other warehouses' by more
+    /// than this many hours is named in the report as late (0: never).
+    pub warehouse_lag_hours: f64,
     /// Numbers bound as `$name` in every query, overriding `-- param:` defaults of
     /// query headers (e.g. the count-priority weights).
     pub params: BTreeMap<String, f64>,
@@ -64,6 +67,7 @@ impl Default for Config {
             sources: Vec::new(),
             report: ReportConfig::default(),
             freshness: BTreeMap::new(),
+            warehouse_lag_hours: 12.0,
             params: BTreeMap::new(),
         }
     }

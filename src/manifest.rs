@@ -68,6 +68,20 @@ pub struct Freshness {
     /// Hours after which the feed counts as stale (none: not checked).
     pub max_age_hours: Option<f64>,
     pub state: FeedState,
+    /// Warehouses whose newest data in the window trails the table's newest by more
+    /// than `warehouse_lag_hours` (a late site: its latest days are provisional).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lagging: Vec<Lagging>,
+}
+
+/// A warehouse behind the rest in one table.
+#[derive(Debug, Clone, Serialize)]
+pub struct Lagging {
+    pub warehouse_id: String,
+    /// Its newest value in the window (RFC 3339).
+    pub newest: Option<String>,
+    /// Hours behind the table's newest value.
+    pub behind_hours: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

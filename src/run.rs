@@ -161,6 +161,15 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunOutcome> {
             FeedState::Missing => warnings.push(format!("feed {} has no data up to the as-of date", f.table)),
             _ => {}
         }
+        for l in &f.lagging {
+            warnings.push(format!(
+                "warehouse {} is late in {}: its newest data ({}) trails the others' by {:.0} h; its latest days are provisional",
+                l.warehouse_id,
+                f.table,
+                l.newest.clone().unwrap_or_default(),
+                l.behind_hours.unwrap_or(0.0)
+            ));
+        }
     }
 
     let t = Instant::now();

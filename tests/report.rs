@@ -124,6 +124,7 @@ fn tiles_equal_the_kpi_tables_and_the_page_is_self_contained() {
     let tmp = generated_report();
     let out = tmp.path().join("out");
     let html = std::fs::read_to_string(out.join("index.html")).expect("index.html");
+    late_warehouses_are_named(tmp.path(), &html);
     let doc = Html::parse_document(&html);
     let expected = expected_tiles(&out.join("kpis"));
     let tiles: Vec<_> = doc.select(&sel(".tile")).collect();
@@ -378,4 +379,78 @@ fn hostile_values_show_as_text_and_csv_cells_cannot_run_formulas() {
     let zone =
         std::fs::read_to_string(dir.join("out/kpis/count_variance_by_zone.csv")).expect("csv");
     assert!(zone.contains(",-2,2,-5,5"), "{zone}");
+}
+
+/// The generator's 3PL sends its exports a day or two late. Recompute from the lake's
+/// shipments which warehouses trail the newest shipment in the window by more than 12 h
+/// (the default `warehouse_lag_hours`): exactly those are named in the manifest and on
+/// the page.
+fn late_warehouses_are_named(dir: &Path, html: &str) {
+    let start = 1_792_800_000_000_000_i64; // 2026-10-24T00:00:00Z
+    let end = 1_795_219_200_000_000_i64 - 1; // 2026-11-21T00:00:00Z − 1 µs
+    let mut newest: HashMap<String, i64> = HashMap::new();
+    let mut stack = vec![dir.join("lake/shipments")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("dir").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "parquet") {
+                let (cols, rows) = read_parquet(&p);
+                let w = cols
+                    .iter()
+                    .position(|c| c == "warehouse_id")
+                    .expect("warehouse_id");
+                let t = cols
+                    .iter()
+                    .position(|c| c == "shipped_at")
+                    .expect("shipped_at");
+                for r in rows {
+                    if let (V::S(w), V::T(t)) = (&r[w], &r[t])
+                        && (start..=end).contains(t)
+                    {
+                        let n = newest.entry(w.clone()).or_insert(*t);
+                        *n = (*n).max(*t);
+                    }
+                }
+            }
+        }
+    }
+    let top = newest
+        .values()
+        .copied()
+        .max()
+        .expect("shipments in the window");
+    let mut late: Vec<String> = newest
+        .iter()
+        .filter(|(_, t)| (top - **t) as f64 / 3.6e9 > 12.0)
+        .map(|(w, _)| w.clone())
+        .collect();
+    late.sort();
+    assert!(!late.is_empty(), "the generated 3PL is late: {newest:?}");
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("out/manifest.json")).expect("m"))
+            .expect("json");
+    let shipments = m["freshness"]
+        .as_array()
+        .expect("freshness")
+        .iter()
+        .find(|f| f["table"] == "shipments")
+        .expect("shipments freshness");
+    let mut named: Vec<String> = shipments["lagging"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|l| l["warehouse_id"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    named.sort();
+    assert_eq!(named, late);
+    for w in &late {
+        assert!(
+            html.contains(&format!("<strong>{w}</strong> is late")),
+            "{w} not named on the page"
+        );
+    }
 }

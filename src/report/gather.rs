@@ -151,6 +151,8 @@ pub async fn freshness(
         v.and_then(chrono::DateTime::from_timestamp_micros)
             .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
     };
+    let by_warehouse = newest_by_warehouse(ctx, params).await?;
+    let lag_limit = config.warehouse_lag_hours;
     let end = params.window_end_us();
     Ok(TABLES
         .iter()
@@ -165,6 +167,23 @@ pub async fn freshness(
                 _ => FeedState::Unchecked,
             };
             let o = oldest.get(t.name).copied().flatten();
+            let mut lagging = Vec::new();
+            if let Some(sites) = by_warehouse.get(t.name)
+                && lag_limit > 0.0
+                && sites.len() > 1
+            {
+                let top = sites.values().flatten().copied().max();
+                for (w, v) in sites {
+                    let behind = top.zip(*v).map(|(a, b)| (a - b) as f64 / 3.6e9);
+                    if behind.is_none_or(|h| h > lag_limit) {
+                        lagging.push(crate::manifest::Lagging {
+                            warehouse_id: w.clone(),
+                            newest: rfc(*v),
+                            behind_hours: behind,
+                        });
+                    }
+                }
+            }
             Freshness {
                 table: t.name.to_string(),
                 newest: rfc(n),
@@ -173,7 +192,45 @@ pub async fn freshness(
                 age_hours: age,
                 max_age_hours: limit,
                 state,
+                lagging,
             }
         })
         .collect())
+}
+
+/// Newest event per warehouse in the window, for every table with a warehouse_id.
+async fn newest_by_warehouse(
+    ctx: &SessionContext,
+    params: &Params,
+) -> Result<HashMap<String, std::collections::BTreeMap<String, Option<i64>>>> {
+    let sql = TABLES
+        .iter()
+        .filter(|t| t.kind != crate::contract::TableKind::Master && t.field("warehouse_id").is_some())
+        .map(|t| {
+            format!(
+                "SELECT '{name}' AS t, warehouse_id, CAST(max({col}) AS BIGINT) AS newest FROM {name} \
+                 WHERE {col} >= $window_start AND {col} <= $window_end \
+                 AND {PARTITION_COLUMN} >= $partition_min AND {PARTITION_COLUMN} <= $partition_max \
+                 AND warehouse_id IS NOT NULL \
+                 GROUP BY warehouse_id",
+                name = t.name,
+                col = t.time_column
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
+    let df = ctx.sql(&sql).await?.with_param_values(params.values())?;
+    let schema = std::sync::Arc::clone(df.schema().inner());
+    let batches = df.collect().await?;
+    let f = Frame::new(&schema, &batches);
+    let (t, w, n) = (f.text("t"), f.text("warehouse_id"), f.num("newest"));
+    let mut out: HashMap<String, std::collections::BTreeMap<String, Option<i64>>> = HashMap::new();
+    for i in 0..f.rows() {
+        if let (Some(t), Some(w)) = (&t[i], &w[i]) {
+            out.entry(t.clone())
+                .or_default()
+                .insert(w.clone(), n[i].map(|v| v as i64));
+        }
+    }
+    Ok(out)
 }

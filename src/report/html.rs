@@ -100,6 +100,29 @@ fn banner(page: &Page) -> String {
             _ => {}
         }
     }
+    // Late sites: group by warehouse the tables in which it trails the others.
+    let mut late: std::collections::BTreeMap<&str, Vec<(&str, Option<f64>)>> = Default::default();
+    for f in &m.freshness {
+        for l in &f.lagging {
+            late.entry(l.warehouse_id.as_str())
+                .or_default()
+                .push((f.table.as_str(), l.behind_hours));
+        }
+    }
+    for (w, tables) in late {
+        let names: Vec<String> = tables
+            .iter()
+            .map(|(t, h)| match h {
+                Some(h) => format!("{} ({} behind)", escape(t), super::format::hours(*h)),
+                None => escape(t),
+            })
+            .collect();
+        items.push(format!(
+            "<strong>{}</strong> is late: its newest {} trail the other warehouses'. Its latest days are provisional.",
+            escape(w),
+            names.join(", ")
+        ));
+    }
     for k in m.kpis.iter().filter(|k| k.error.is_some()) {
         items.push(format!(
             "The KPI <strong>{}</strong> could not be computed (see Data quality).",
