@@ -282,6 +282,10 @@ pub struct RunArgs {
     /// and the data checks are skipped.
     #[arg(long, value_name = "NAME,…", value_delimiter = ',')]
     pub kpis: Vec<String>,
+    /// Write the KPI tables and manifest.json only: no index.html or charts, and none of
+    /// the report's comparison and trend queries (freshness is still checked).
+    #[arg(long)]
+    pub no_report: bool,
     /// Export files or folders to ingest first.
     #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
@@ -410,6 +414,7 @@ fn dispatch(cli: &Cli) -> Result<u8> {
                 point_latest: default_out,
                 command: std::env::args().collect::<Vec<_>>().join(" "),
                 only: a.kpis.clone(),
+                report: !a.no_report,
             };
             let outcome = run::run(&config, &opts)?;
             if !cli.quiet {
@@ -516,7 +521,12 @@ pub fn print_run(outcome: &run::RunOutcome) {
     for w in &m.warnings {
         println!("warning: {w}");
     }
-    println!("report: {}", outcome.out.join("index.html").display());
+    let page = outcome.out.join("index.html");
+    if page.exists() {
+        println!("report: {}", page.display());
+    } else {
+        println!("KPI tables: {}", outcome.out.join("kpis").display());
+    }
 }
 
 fn print_evaluation(e: &crate::priority::Evaluation, out: Option<&std::path::Path>) -> Result<()> {

@@ -45,6 +45,7 @@ pub fn demo(a: &DemoArgs, quiet: bool) -> Result<u8> {
         point_latest: false,
         command: "opintel demo".into(),
         only: Vec::new(),
+        report: true,
     };
     let outcome = run(&config, &run_opts)?;
     if !quiet {

@@ -35,6 +35,9 @@ pub struct RunOptions {
     pub command: String,
     /// Compute only these KPIs (empty: all); the data checks are skipped then.
     pub only: Vec<String>,
+    /// Write `index.html` and the charts (false: KPI tables and manifest only, and the
+    /// report's comparison and trend queries are not run; freshness still is).
+    pub report: bool,
 }
 
 /// What a run produced.
@@ -124,7 +127,14 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunOutcome> {
         let mut results = kpi::run_all(&ctx, &queries, &params).await;
         step("queries.kpis", s);
         let s = Instant::now();
-        let extras = crate::report::gather(&ctx, &queries, config, &params).await?;
+        let extras = if opts.report {
+            crate::report::gather(&ctx, &queries, config, &params).await?
+        } else {
+            crate::report::Extras {
+                freshness: crate::report::gather::freshness(&ctx, config, &params).await?,
+                ..Default::default()
+            }
+        };
         step("queries.report_inputs", s);
         let s = Instant::now();
         if let Some(r) = priority_backtest(&ctx, &queries, &results, config, &params).await {
@@ -249,15 +259,17 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunOutcome> {
         warnings,
     };
     crate::fault::point("run.report");
-    crate::report::write(
-        &staged.dir,
-        &crate::report::Page {
-            manifest: &manifest,
-            results: &results,
-            extras: &extras,
-            config,
-        },
-    )?;
+    if opts.report {
+        crate::report::write(
+            &staged.dir,
+            &crate::report::Page {
+                manifest: &manifest,
+                results: &results,
+                extras: &extras,
+                config,
+            },
+        )?;
+    }
     manifest.phases.push(Phase {
         name: "report".into(),
         seconds: t.elapsed().as_secs_f64(),

@@ -70,6 +70,9 @@ fn each_bad_input_is_named_and_the_good_rows_land() {
     let big = "x".repeat(10 << 20);
     bytes.extend_from_slice(format!("m9,SH,O,1,SKU-1,WH1,L1,1,{ok_at},{big}\n").as_bytes()); // line 10: 10 MB field
     bytes.extend_from_slice(row("m10", "2", ok_at).as_bytes()); // line 11: fine
+    // Line 12: each field is invalid UTF-8 although the record's bytes without the
+    // delimiter are valid (D0 89 is "Љ"); found by the fuzzer.
+    bytes.extend_from_slice(b"m11,SH,O,1,SKU-\xd0,\x89,L1,1,2026-11-19T12:00:00Z,UPS\n");
     write(&inbox, "shipments-mixed.csv", &bytes);
     // Binary garbage under a CSV name, and under a Parquet name.
     let garbage: Vec<u8> = (0..200_000u32)
@@ -181,7 +184,7 @@ fn each_bad_input_is_named_and_the_good_rows_land() {
             mixed["accepted"].as_u64(),
             mixed["rejected"].as_u64()
         ),
-        (Some(10), Some(3), Some(7))
+        (Some(11), Some(3), Some(8))
     );
     let rejects = read_parquet_dir(&dir.join("lake/_rejects/shipments"));
     let mut by_line: Vec<(i64, String)> = rejects
@@ -194,7 +197,7 @@ fn each_bad_input_is_named_and_the_good_rows_land() {
         .collect();
     by_line.sort();
     let lines: Vec<i64> = by_line.iter().map(|x| x.0).collect();
-    assert_eq!(lines, vec![3, 5, 6, 7, 8, 9, 10]);
+    assert_eq!(lines, vec![3, 5, 6, 7, 8, 9, 10, 12]);
     assert!(by_line[0].1.contains("8 fields but the header has 10"));
     assert!(by_line[1].1.contains("is on or after 2100-01-01"));
     assert!(by_line[2].1.contains("is before 2000-01-01"));
@@ -206,6 +209,7 @@ fn each_bad_input_is_named_and_the_good_rows_land() {
     );
     assert!(by_line[5].1.contains("not valid UTF-8"));
     assert!(by_line[6].1.contains("bytes long"));
+    assert!(by_line[7].1.contains("not valid UTF-8"), "{}", by_line[7].1);
     // The lake has exactly the good rows: 50 + 3 + the rows before each cut.
     let cut_rows: u64 = ["shipments-cut.csv.gz", "shipments-cut.csv.zst"]
         .iter()

@@ -483,3 +483,67 @@ fn re_ingesting_changes_nothing() {
     assert_eq!(resend["rejected"], 1);
     assert_eq!(resend["accepted"], 1);
 }
+
+/// `run --kpis A,B --no-report` over the same lake writes exactly those KPI tables,
+/// equal to the full run's, and the manifest with its freshness check, but no page and
+/// no charts.
+#[test]
+fn a_kpis_only_run_writes_those_tables_and_no_page() {
+    let tmp = run_fixture();
+    opintel_ok(
+        tmp.path(),
+        &[
+            "run",
+            "--lake",
+            "lake",
+            "--as-of",
+            "2026-11-20",
+            "--out",
+            "only",
+            "--kpis",
+            "fill_rate,exception_aging",
+            "--no-report",
+        ],
+    );
+    let only = tmp.path().join("only");
+    assert!(
+        !only.join("index.html").exists(),
+        "no page with --no-report"
+    );
+    assert!(!only.join("charts").exists(), "no charts with --no-report");
+    let mut files: Vec<String> = std::fs::read_dir(only.join("kpis"))
+        .expect("kpis")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "exception_aging.csv",
+            "exception_aging.parquet",
+            "fill_rate.csv",
+            "fill_rate.parquet"
+        ]
+    );
+    for name in ["fill_rate", "exception_aging"] {
+        let full = read_parquet(&tmp.path().join(format!("out/kpis/{name}.parquet")));
+        let part = read_parquet(&only.join(format!("kpis/{name}.parquet")));
+        assert_eq!(full.0, part.0, "{name} columns");
+        assert_eq!(full.1, part.1, "{name} rows");
+    }
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(only.join("manifest.json")).expect("m"))
+            .expect("json");
+    let tables: Vec<&str> = m["freshness"]
+        .as_array()
+        .expect("freshness")
+        .iter()
+        .filter_map(|f| f["table"].as_str())
+        .collect();
+    assert!(
+        tables.contains(&"shipments"),
+        "freshness is still checked: {tables:?}"
+    );
+    assert_eq!(m["kpis"].as_array().map(Vec::len), Some(2));
+}

@@ -108,15 +108,21 @@ impl CsvSource {
                 String::from_utf8_lossy(&self.out[at.saturating_sub(20)..at])
             )
         })?;
+        // The record's bytes can be valid UTF-8 while a field's are not: a delimiter
+        // between the bytes of one character ("\xD0,\x89").
+        let mut fields = Vec::with_capacity(rec.nend);
         let mut start = 0;
-        Ok(self.ends[..rec.nend]
-            .iter()
-            .map(|&e| {
-                let f = &text[start..e];
-                start = e;
-                f
-            })
-            .collect())
+        for &e in &self.ends[..rec.nend] {
+            let f = text.get(start..e).ok_or_else(|| {
+                format!(
+                    "is not valid UTF-8 (field {} is cut inside a character); convert the file to UTF-8",
+                    fields.len() + 1
+                )
+            })?;
+            fields.push(f);
+            start = e;
+        }
+        Ok(fields)
     }
 
     /// Refill `buf`, keeping bytes from `keep` on (the record being parsed).
