@@ -502,8 +502,9 @@ def render(results: dict) -> str:
             w(f"\nopintel's own timings of its {title} (manifest.json): {parts}; the "
               f"KPI queries {sum(v or 0 for v in ks.values()):.2f} s, of which the four core "
               f"KPIs {core:.2f} s (the rest of `queries` is registering the lake and gathering "
-              "the report's inputs: freshness, and the tiles' KPI queries run again for the "
-              "previous window and every trend week).")
+              + ("the freshness check)." if run == "kpi" else
+                 "the report's inputs: freshness, and the tiles' KPI queries run again for the "
+                 "previous window and every trend week)."))
             if man.get("warnings"):
                 w(f"Warnings: {'; '.join(str(x) for x in man['warnings'][:3])}")
         fails = {k: c for k, c in r["checks"].items() if not c["pass"]}
