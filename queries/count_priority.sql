@@ -151,20 +151,38 @@ picks AS (
       AND event_date <= $partition_max
     GROUP BY warehouse_id, location_id, sku
 ),
+-- Every SKU-location with counts, unexplained adjustments or picks, with that evidence.
+-- A full join rather than a UNION plus joins back: DataFusion inlines CTEs, so each
+-- further reference would scan the source again (picks read every shipment).
 slots AS (
-    SELECT warehouse_id, location_id, sku FROM count_evidence
-    UNION
-    SELECT warehouse_id, location_id, sku FROM adjustment_evidence
-    UNION
-    SELECT warehouse_id, location_id, sku FROM picks
+    SELECT coalesce(c.warehouse_id, a.warehouse_id, p.warehouse_id) AS warehouse_id,
+           coalesce(c.location_id, a.location_id, p.location_id) AS location_id,
+           coalesce(c.sku, a.sku, p.sku) AS sku,
+           c.counts, c.counts_with_variance, c.variance_evidence, c.last_counted_at,
+           c.last_variance, c.last_system_qty, c.days_since_count,
+           a.adjustment_evidence, a.unexplained_adjustments,
+           p.units_picked
+    FROM count_evidence c
+    FULL JOIN adjustment_evidence a
+      ON a.warehouse_id = c.warehouse_id AND a.location_id = c.location_id AND a.sku = c.sku
+    FULL JOIN picks p
+      ON p.warehouse_id = coalesce(c.warehouse_id, a.warehouse_id)
+     AND p.location_id = coalesce(c.location_id, a.location_id)
+     AND p.sku = coalesce(c.sku, a.sku)
 ),
-since_count AS (
-    SELECT s.warehouse_id, s.location_id, s.sku, count(*) AS events_since_count
-    FROM slots s
-    JOIN since_events e ON e.location_id = s.location_id AND e.sku = s.sku
-    LEFT JOIN count_evidence c ON c.warehouse_id = s.warehouse_id AND c.location_id = s.location_id AND c.sku = s.sku
-    WHERE c.last_counted_at IS NULL OR e.at > c.last_counted_at
-    GROUP BY s.warehouse_id, s.location_id, s.sku
+-- Signs of drift at a SKU-location: all of them when it was never counted
+-- (since_all), else those after its last count (since_last).
+since_all AS (
+    SELECT location_id, sku, count(*) AS events
+    FROM since_events
+    GROUP BY location_id, sku
+),
+since_last AS (
+    SELECT c.warehouse_id, c.location_id, c.sku, count(*) AS events
+    FROM count_evidence c
+    JOIN since_events e ON e.location_id = c.location_id AND e.sku = c.sku
+    WHERE e.at > c.last_counted_at
+    GROUP BY c.warehouse_id, c.location_id, c.sku
 ),
 supplier_quality AS (
     SELECT supplier_id,
@@ -178,19 +196,20 @@ supplier_quality AS (
 ),
 features AS (
     SELECT s.warehouse_id, s.location_id, s.sku,
-           coalesce(c.counts, 0) AS counts,
-           coalesce(c.counts_with_variance, 0) AS counts_with_variance,
-           coalesce(c.variance_evidence, 0) AS variance_evidence,
-           c.last_counted_at, c.last_variance, c.last_system_qty, c.days_since_count,
-           coalesce(a.adjustment_evidence, 0) AS adjustment_evidence,
-           coalesce(a.unexplained_adjustments, 0) AS unexplained_adjustments,
+           coalesce(s.counts, 0) AS counts,
+           coalesce(s.counts_with_variance, 0) AS counts_with_variance,
+           coalesce(s.variance_evidence, 0) AS variance_evidence,
+           s.last_counted_at, s.last_variance, s.last_system_qty, s.days_since_count,
+           coalesce(s.adjustment_evidence, 0) AS adjustment_evidence,
+           coalesce(s.unexplained_adjustments, 0) AS unexplained_adjustments,
            coalesce(e.shortage_evidence, 0) + coalesce(b.shortage_evidence, 0) + coalesce(k.shortage_evidence, 0) AS shortage_evidence,
            coalesce(e.mismatch_evidence, 0) + coalesce(b.mismatch_evidence, 0) + coalesce(k.mismatch_evidence, 0) AS mismatch_evidence,
            coalesce(e.pick_shortages, 0) + coalesce(b.pick_shortages, 0) + coalesce(k.pick_shortages, 0) AS pick_shortages,
            coalesce(e.pick_shortages_7d, 0) + coalesce(b.pick_shortages_7d, 0) + coalesce(k.pick_shortages_7d, 0) AS pick_shortages_7d,
            coalesce(e.bin_mismatches, 0) + coalesce(b.bin_mismatches, 0) + coalesce(k.bin_mismatches, 0) AS bin_mismatches,
-           coalesce(p.units_picked, 0) AS units_picked,
-           coalesce(sc.events_since_count, 0) AS events_since_count,
+           coalesce(s.units_picked, 0) AS units_picked,
+           CASE WHEN s.last_counted_at IS NULL THEN coalesce(sa.events, 0)
+                ELSE coalesce(sl.events, 0) END AS events_since_count,
            coalesce(i.unit_cost, 0) AS unit_cost,
            coalesce(i.abc_class, '') AS abc_class,
            coalesce(l.zone, 'UNKNOWN') AS zone,
@@ -198,22 +217,18 @@ features AS (
            coalesce(q.discrepancy_rate, 0) AS supplier_discrepancy_rate,
            CASE i.abc_class WHEN 'A' THEN 90.0 WHEN 'B' THEN 180.0 ELSE 365.0 END AS cycle_days
     FROM slots s
-    LEFT JOIN count_evidence c
-      ON c.warehouse_id = s.warehouse_id AND c.location_id = s.location_id AND c.sku = s.sku
-    LEFT JOIN adjustment_evidence a
-      ON a.warehouse_id = s.warehouse_id AND a.location_id = s.location_id AND a.sku = s.sku
     LEFT JOIN exception_evidence e
       ON e.location_id = s.location_id AND e.warehouse_id = '' AND e.sku = s.sku
     LEFT JOIN exception_evidence b
       ON b.location_id = s.location_id AND b.warehouse_id = '' AND b.sku = ''
     LEFT JOIN exception_evidence k
       ON k.location_id = '' AND k.warehouse_id = s.warehouse_id AND k.sku = s.sku
-    LEFT JOIN picks p
-      ON p.warehouse_id = s.warehouse_id AND p.location_id = s.location_id AND p.sku = s.sku
     LEFT JOIN items_current i ON i.sku = s.sku
     LEFT JOIN locations_current l ON l.location_id = s.location_id
     LEFT JOIN supplier_quality q ON q.supplier_id = i.supplier_id
-    LEFT JOIN since_count sc ON sc.warehouse_id = s.warehouse_id AND sc.location_id = s.location_id AND sc.sku = s.sku
+    LEFT JOIN since_all sa ON sa.location_id = s.location_id AND sa.sku = s.sku
+    LEFT JOIN since_last sl
+      ON sl.warehouse_id = s.warehouse_id AND sl.location_id = s.location_id AND sl.sku = s.sku
 ),
 points AS (
     SELECT *,

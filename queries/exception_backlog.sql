@@ -23,19 +23,21 @@ WITH events AS (
     WHERE event_at <= $window_end
       AND event_date <= $partition_max
 ),
+-- Each exception's latest event (by event_at, then _ingest_seq), found as the max() of
+-- one DECIMAL that orders like that pair and joined back: much cheaper than a
+-- last_value(… ORDER BY …) per column.
 state AS (
-    SELECT exception_id,
-           min(event_at) AS opened_at,
-           last_value(status ORDER BY event_at, _ingest_seq) AS status,
-           last_value(exception_type ORDER BY event_at, _ingest_seq) AS exception_type,
-           last_value(severity ORDER BY event_at, _ingest_seq) AS severity,
-           last_value(owner ORDER BY event_at, _ingest_seq) AS owner,
-           last_value(warehouse_id ORDER BY event_at, _ingest_seq) AS warehouse_id,
-           last_value(location_id ORDER BY event_at, _ingest_seq) AS location_id,
-           last_value(sku ORDER BY event_at, _ingest_seq) AS sku,
-           last_value(supplier_id ORDER BY event_at, _ingest_seq) AS supplier_id
-    FROM events
-    GROUP BY exception_id
+    SELECT f.exception_id, f.opened_at, e.status, e.exception_type, e.severity, e.owner,
+           e.warehouse_id, e.location_id, e.sku, e.supplier_id
+    FROM (
+        SELECT exception_id,
+               min(event_at) AS opened_at,
+               CAST(max(CAST(CAST(event_at AS BIGINT) AS DECIMAL(38, 0)) * CAST(9223372036854775808 AS DECIMAL(38, 0))
+                        + CAST(_ingest_seq AS DECIMAL(38, 0))) % CAST(9223372036854775808 AS DECIMAL(38, 0)) AS BIGINT) AS latest_seq
+        FROM events
+        GROUP BY exception_id
+    ) f
+    JOIN events e ON e._ingest_seq = f.latest_seq
 ),
 open AS (
     SELECT *,

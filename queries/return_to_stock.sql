@@ -44,28 +44,17 @@ returns AS (
     LEFT JOIN received r ON r.return_id = d.return_id
     WHERE d.dispositioned_at >= $window_start
 ),
-per_warehouse AS (
-    SELECT warehouse_id,
-           count(*) AS returns_dispositioned,
-           sum(CASE WHEN disposition = 'restock' THEN 1 ELSE 0 END) AS returns_restocked,
-           median(hours) AS median_hours,
-           percentile_cont(0.9) WITHIN GROUP (ORDER BY hours) AS p90_hours
-    FROM returns
-    GROUP BY warehouse_id
-),
-network AS (
-    SELECT 'ALL' AS warehouse_id,
-           count(*) AS returns_dispositioned,
-           sum(CASE WHEN disposition = 'restock' THEN 1 ELSE 0 END) AS returns_restocked,
-           median(hours) AS median_hours,
-           percentile_cont(0.9) WITHIN GROUP (ORDER BY hours) AS p90_hours
-    FROM returns
-    HAVING count(*) > 0
-),
+-- Per warehouse and for the network ('ALL') in one pass: grouping sets, where a UNION
+-- of two aggregates would read `returns` (inlined by DataFusion) twice.
 together AS (
-    SELECT * FROM per_warehouse
-    UNION ALL
-    SELECT * FROM network
+    SELECT CASE WHEN grouping(warehouse_id) = 1 THEN 'ALL' ELSE warehouse_id END AS warehouse_id,
+           count(*) AS returns_dispositioned,
+           sum(CASE WHEN disposition = 'restock' THEN 1 ELSE 0 END) AS returns_restocked,
+           median(hours) AS median_hours,
+           percentile_cont(0.9) WITHIN GROUP (ORDER BY hours) AS p90_hours
+    FROM returns
+    GROUP BY GROUPING SETS ((warehouse_id), ())
+    HAVING count(*) > 0
 )
 SELECT warehouse_id,
        returns_dispositioned,
