@@ -18,38 +18,21 @@
 --   order_fill_rate: share of orders whose every line here shipped in full (0–1)
 --   otif_rate: share of lines shipped in full by their promised_ship_at (0–1)
 -- chart: line x=due_date y=unit_fill_rate series=channel
-WITH due AS (
-    SELECT order_id,
-           line_id,
+-- One row per due line with what had shipped by end(D), and by its promise
+-- (order_line_fulfilment: queries/views/order_line_fulfilment.sql).
+WITH per_line AS (
+    SELECT local_date(promised_ship_at) AS due_date,
            channel,
            warehouse_id,
-           promised_ship_at,
-           local_date(promised_ship_at) AS due_date,
-           qty_ordered - CASE WHEN cancel_reason = 'customer' THEN coalesce(cancelled_qty, 0) ELSE 0 END AS demand
-    FROM order_lines_current
+           order_id,
+           line_id,
+           demand,
+           units_shipped AS shipped,
+           units_shipped_by_promise AS shipped_on_time
+    FROM order_line_fulfilment
     WHERE promised_ship_at >= $window_start
       AND promised_ship_at <= $window_end
-),
--- One row per due line with what had shipped by end(D), and by its promise.
--- (order_lines_current is referenced once: DataFusion inlines CTEs, so every
--- further reference would recompute the latest versions.)
-per_line AS (
-    SELECT l.due_date,
-           l.channel,
-           l.warehouse_id,
-           l.order_id,
-           l.line_id,
-           l.demand,
-           coalesce(sum(s.qty_shipped), 0) AS shipped,
-           coalesce(sum(CASE WHEN s.shipped_at <= l.promised_ship_at THEN s.qty_shipped ELSE 0 END), 0) AS shipped_on_time
-    FROM due l
-    LEFT JOIN shipments s
-      ON s.order_id = l.order_id
-     AND s.line_id = l.line_id
-     AND s.shipped_at <= $window_end
-     AND s.event_date <= $partition_max
-    WHERE l.demand > 0
-    GROUP BY l.due_date, l.channel, l.warehouse_id, l.order_id, l.line_id, l.demand
+      AND demand > 0
 ),
 -- Each order's lines within a due_date × channel × warehouse_id group.
 per_order AS (

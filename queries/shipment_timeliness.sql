@@ -16,33 +16,19 @@
 --   on_time_rate: on_time_lines / lines_shipped (0–1; empty when nothing shipped)
 --   avg_hours_late: mean hours late of the late lines
 --   p90_hours_late: 90th percentile of hours late of the late lines
-WITH due AS (
-    SELECT order_id,
-           line_id,
+-- One row per due line (order_line_fulfilment: queries/views/order_line_fulfilment.sql).
+WITH per_line AS (
+    SELECT warehouse_id,
            channel,
-           warehouse_id,
            promised_ship_at,
-           qty_ordered - CASE WHEN cancel_reason = 'customer' THEN coalesce(cancelled_qty, 0) ELSE 0 END AS demand
-    FROM order_lines_current
+           demand,
+           units_shipped AS shipped,
+           units_shipped_by_promise AS shipped_on_time,
+           last_shipped_at
+    FROM order_line_fulfilment
     WHERE promised_ship_at >= $window_start
       AND promised_ship_at <= $window_end
-),
-per_line AS (
-    SELECT l.warehouse_id,
-           l.channel,
-           l.promised_ship_at,
-           l.demand,
-           coalesce(sum(s.qty_shipped), 0) AS shipped,
-           coalesce(sum(CASE WHEN s.shipped_at <= l.promised_ship_at THEN s.qty_shipped ELSE 0 END), 0) AS shipped_on_time,
-           max(s.shipped_at) AS last_shipped_at
-    FROM due l
-    LEFT JOIN shipments s
-      ON s.order_id = l.order_id
-     AND s.line_id = l.line_id
-     AND s.shipped_at <= $window_end
-     AND s.event_date <= $partition_max
-    WHERE l.demand > 0
-    GROUP BY l.warehouse_id, l.channel, l.order_id, l.line_id, l.promised_ship_at, l.demand
+      AND demand > 0
 ),
 judged AS (
     SELECT warehouse_id,

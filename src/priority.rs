@@ -312,7 +312,17 @@ async fn rankings(
     let mut all = params.clone();
     // Rank everything, not only the published top N.
     all.extra.insert("top_n".into(), 1e15);
-    let (schema, batches) = kpi::run_query(ctx, query, &all).await?;
+    // Only the columns read here: the planner then skips the rest (the `reasons`
+    // text, built for every SKU-location, is most of the query's final step).
+    let body = query.sql.trim_end().trim_end_matches(';');
+    let narrow = Query {
+        sql: format!(
+            "SELECT rank, warehouse_id, location_id, sku, abc_class, days_since_count, \
+             last_variance, last_system_qty FROM (\n{body}\n) ranked ORDER BY rank"
+        ),
+        ..query.clone()
+    };
+    let (schema, batches) = kpi::run_query(ctx, &narrow, &all).await?;
     let f = Frame::new(&schema, &batches);
     let ks = keys(&schema, &batches);
     let (rank, abc) = (f.num("rank"), f.text("abc_class"));

@@ -313,8 +313,9 @@ async fn priority_backtest(
     let started = Instant::now();
     let mut earlier = params.clone();
     earlier.as_of = params.as_of - chrono::Duration::days(i64::from(horizon));
+    let saved = engine::saved_views(ctx).await;
     let outcome = priority::backtest_in(ctx, query, &earlier, horizon).await;
-    let rebound = engine::bind_views(ctx, params).await;
+    let rebound = saved.and_then(|s| engine::restore_views(ctx, s));
     let (schema, outcome) = match (outcome, rebound) {
         (Ok(e), Ok(())) => match e.to_batch() {
             Ok((schema, batch)) => (schema, Ok(vec![batch])),

@@ -6,11 +6,10 @@
 -- columns: event_id, order_id, line_id, sku, warehouse_id, shipped_at, _source_file
 SELECT s.event_id, s.order_id, s.line_id, s.sku, s.warehouse_id, s.shipped_at, s._source_file
 FROM shipments s
--- A line is known as of D when any version of it is (no need for the latest one).
-LEFT JOIN (SELECT DISTINCT order_id, line_id FROM order_lines
-           WHERE updated_at <= $window_end AND event_date <= $partition_max) o
-  ON o.order_id = s.order_id AND o.line_id = s.line_id
-WHERE o.order_id IS NULL
-  AND s.shipped_at <= $window_end
+-- A line is known as of D when any version of it is; order_line_fulfilment (kept in
+-- memory by the run for the KPIs) already has the shipped pairs that are not.
+JOIN (SELECT order_id, line_id FROM order_line_fulfilment WHERE NOT known_line) u
+  ON u.order_id = s.order_id AND u.line_id = s.line_id
+WHERE s.shipped_at <= $window_end
   AND s.event_date <= $partition_max
 ORDER BY s.shipped_at, s.event_id

@@ -6,14 +6,13 @@
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{Duration, NaiveDate};
-use datafusion::arrow::array::{Array, StringArray, TimestampMicrosecondArray};
 use datafusion::prelude::SessionContext;
 
 use super::frame::Frame;
 use super::tiles::TILES;
 use crate::config::Config;
 use crate::contract::{PARTITION_COLUMN, TABLES};
-use crate::engine::{Params, bind_views};
+use crate::engine::{Params, bind_views, restore_views, saved_views};
 use crate::error::Result;
 use crate::kpi::{Query, run_query};
 use crate::manifest::{FeedState, Freshness};
@@ -30,7 +29,7 @@ pub struct Extras {
 }
 
 /// Run the tile source queries for the previous window and the last weeks, and
-/// measure freshness. Leaves the views bound to `params` again.
+/// measure freshness. Leaves the views bound as they were (to `params`).
 pub async fn gather(
     ctx: &SessionContext,
     queries: &[Query],
@@ -42,12 +41,17 @@ pub async fn gather(
         .iter()
         .filter(|q| sources.contains(q.name.as_str()))
         .collect();
-    let run_set = |p: Params, skip: Option<&'static str>| {
-        let wanted = &wanted;
+    // Only the KPIs `keep` accepts are run: a window its table does not cover would
+    // be thrown away, so it is not computed either.
+    let run_set = |p: Params, keep: &dyn Fn(&str) -> bool| {
+        let chosen: Vec<&Query> = wanted.iter().copied().filter(|q| keep(&q.name)).collect();
         async move {
+            if chosen.is_empty() {
+                return Ok(HashMap::new());
+            }
             bind_views(ctx, &p).await?;
             let mut out = HashMap::new();
-            for q in wanted.iter().filter(|q| Some(q.name.as_str()) != skip) {
+            for q in chosen {
                 if let Ok((schema, batches)) = run_query(ctx, q, &p).await {
                     out.insert(q.name.clone(), Frame::new(&schema, &batches));
                 }
@@ -55,6 +59,7 @@ pub async fn gather(
             Ok::<_, crate::error::Error>(out)
         }
     };
+    let saved = saved_views(ctx).await?;
     let mut extras = Extras {
         freshness: freshness(ctx, config, params).await?,
         ..Extras::default()
@@ -80,8 +85,7 @@ pub async fn gather(
     let mut prev = params.clone();
     prev.as_of = params.as_of - Duration::days(i64::from(params.window_days));
     let ok = covered(&prev);
-    extras.previous = run_set(prev, None).await?;
-    extras.previous.retain(|k, _| ok(k));
+    extras.previous = run_set(prev, &ok).await?;
     for k in (0..config.report.trend_weeks).rev() {
         let mut week = params.clone();
         week.as_of = params.as_of - Duration::days(7 * i64::from(k));
@@ -89,69 +93,82 @@ pub async fn gather(
         let as_of = week.as_of;
         let ok = covered(&week);
         // Fill rates are per due date already: their weeks come from this run's table.
-        let mut set = run_set(week, Some("fill_rate")).await?;
-        set.retain(|k, _| ok(k));
+        let keep = |k: &str| k != "fill_rate" && ok(k);
+        let set = run_set(week, &keep).await?;
         extras.weekly.push((as_of, set));
     }
-    bind_views(ctx, params).await?;
+    restore_views(ctx, saved)?;
     Ok(extras)
 }
 
-/// Newest event per table up to end(D).
+/// Newest event per table up to end(D), and per warehouse where the table has one.
 pub async fn freshness(
     ctx: &SessionContext,
     config: &Config,
     params: &Params,
 ) -> Result<Vec<Freshness>> {
-    // Table and column names come from the contract, not from users.
+    // One grouped pass per table gives both the table's newest and oldest event and
+    // each warehouse's newest. Table and column names come from the contract.
     let sql = TABLES
         .iter()
         .map(|t| {
+            let per_site = t.kind != crate::contract::TableKind::Master
+                && t.field("warehouse_id").is_some();
+            let (site, group) = if per_site {
+                ("warehouse_id", " GROUP BY warehouse_id")
+            } else {
+                ("CAST(NULL AS VARCHAR)", "")
+            };
             format!(
-                "SELECT '{name}' AS t, max({col}) AS newest, min({col}) AS oldest FROM {name} \
-                 WHERE {col} <= $window_end AND {PARTITION_COLUMN} <= $partition_max",
+                "SELECT '{name}' AS t, {site} AS warehouse_id, \
+                 CAST(max({col}) AS BIGINT) AS newest, CAST(min({col}) AS BIGINT) AS oldest \
+                 FROM {name} WHERE {col} <= $window_end AND {PARTITION_COLUMN} <= $partition_max{group}",
                 name = t.name,
                 col = t.time_column
             )
         })
         .collect::<Vec<_>>()
         .join(" UNION ALL ");
-    let batches = ctx
-        .sql(&sql)
-        .await?
-        .with_param_values(params.values())?
-        .collect()
-        .await?;
+    let df = ctx.sql(&sql).await?.with_param_values(params.values())?;
+    let schema = std::sync::Arc::clone(df.schema().inner());
+    let batches = df.collect().await?;
+    let f = Frame::new(&schema, &batches);
+    let (t, w, hi, lo) = (
+        f.text("t"),
+        f.text("warehouse_id"),
+        f.num("newest"),
+        f.num("oldest"),
+    );
     let mut newest: HashMap<String, Option<i64>> = HashMap::new();
     let mut oldest: HashMap<String, Option<i64>> = HashMap::new();
-    for b in &batches {
-        let (Some(names), Some(hi), Some(lo)) = (
-            b.column(0).as_any().downcast_ref::<StringArray>(),
-            b.column(1)
-                .as_any()
-                .downcast_ref::<TimestampMicrosecondArray>(),
-            b.column(2)
-                .as_any()
-                .downcast_ref::<TimestampMicrosecondArray>(),
-        ) else {
-            continue;
+    // A warehouse takes part in the lag check when it has data in the window: its
+    // newest event up to end(D) is then its newest in the window.
+    let mut by_warehouse: HashMap<String, std::collections::BTreeMap<String, Option<i64>>> =
+        HashMap::new();
+    let start = params.window_start_us();
+    for i in 0..f.rows() {
+        let Some(t) = &t[i] else { continue };
+        let (n, o) = (hi[i].map(|v| v as i64), lo[i].map(|v| v as i64));
+        let top = newest.entry(t.clone()).or_default();
+        *top = (*top).max(n);
+        let bottom = oldest.entry(t.clone()).or_default();
+        *bottom = match (*bottom, o) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         };
-        for i in 0..b.num_rows() {
-            newest.insert(
-                names.value(i).to_string(),
-                hi.is_valid(i).then(|| hi.value(i)),
-            );
-            oldest.insert(
-                names.value(i).to_string(),
-                lo.is_valid(i).then(|| lo.value(i)),
-            );
+        if let (Some(w), Some(n)) = (&w[i], n)
+            && n >= start
+        {
+            by_warehouse
+                .entry(t.clone())
+                .or_default()
+                .insert(w.clone(), Some(n));
         }
     }
     let rfc = |v: Option<i64>| {
         v.and_then(chrono::DateTime::from_timestamp_micros)
             .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
     };
-    let by_warehouse = newest_by_warehouse(ctx, params).await?;
     let lag_limit = config.warehouse_lag_hours;
     let end = params.window_end_us();
     Ok(TABLES
@@ -196,41 +213,4 @@ pub async fn freshness(
             }
         })
         .collect())
-}
-
-/// Newest event per warehouse in the window, for every table with a warehouse_id.
-async fn newest_by_warehouse(
-    ctx: &SessionContext,
-    params: &Params,
-) -> Result<HashMap<String, std::collections::BTreeMap<String, Option<i64>>>> {
-    let sql = TABLES
-        .iter()
-        .filter(|t| t.kind != crate::contract::TableKind::Master && t.field("warehouse_id").is_some())
-        .map(|t| {
-            format!(
-                "SELECT '{name}' AS t, warehouse_id, CAST(max({col}) AS BIGINT) AS newest FROM {name} \
-                 WHERE {col} >= $window_start AND {col} <= $window_end \
-                 AND {PARTITION_COLUMN} >= $partition_min AND {PARTITION_COLUMN} <= $partition_max \
-                 AND warehouse_id IS NOT NULL \
-                 GROUP BY warehouse_id",
-                name = t.name,
-                col = t.time_column
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(" UNION ALL ");
-    let df = ctx.sql(&sql).await?.with_param_values(params.values())?;
-    let schema = std::sync::Arc::clone(df.schema().inner());
-    let batches = df.collect().await?;
-    let f = Frame::new(&schema, &batches);
-    let (t, w, n) = (f.text("t"), f.text("warehouse_id"), f.num("newest"));
-    let mut out: HashMap<String, std::collections::BTreeMap<String, Option<i64>>> = HashMap::new();
-    for i in 0..f.rows() {
-        if let (Some(t), Some(w)) = (&t[i], &w[i]) {
-            out.entry(t.clone())
-                .or_default()
-                .insert(w.clone(), n[i].map(|v| v as i64));
-        }
-    }
-    Ok(out)
 }
