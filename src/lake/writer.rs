@@ -6,12 +6,15 @@
 //! costs far more CPU for little gain), dictionary encoding on (ids, enums and
 //! warehouse codes repeat), page-level statistics (min/max pruning on time columns),
 //! and row groups of at most 256k rows so that a partition file is read in parallel.
-//! Memory is bounded: when the open partitions together buffer more than
-//! [`BUFFER_BUDGET`] bytes, the largest row group in progress is flushed.
+//! Memory is bounded: when the open partitions of all tables together buffer more
+//! than [`BUFFER_BUDGET`] bytes, the writer at work flushes its largest row group in
+//! progress (one budget for the process, so it does not grow with the number of
+//! tables an ingest touches).
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use datafusion::arrow::array::BooleanArray;
 use datafusion::arrow::array::{
@@ -30,8 +33,10 @@ use crate::contract::{INGEST_SEQ, PARTITION_COLUMN, TableSpec};
 use crate::error::{Error, Result, io_at};
 use crate::ingest::raw::Reject;
 
-/// Bytes that the open partition writers of one table may buffer together.
-pub const BUFFER_BUDGET: usize = 192 << 20;
+/// Bytes that the open partition writers of every table may buffer together.
+pub const BUFFER_BUDGET: usize = 256 << 20;
+/// What the open partition writers buffer now, all tables together.
+static BUFFERED: AtomicUsize = AtomicUsize::new(0);
 const MAX_ROW_GROUP_ROWS: usize = 256 * 1024;
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 
@@ -62,6 +67,8 @@ pub struct PartitionedWriter {
     open: BTreeMap<i32, Open>,
     files: usize,
     rows: u64,
+    /// This writer's part of [`BUFFERED`].
+    buffered: usize,
 }
 
 impl PartitionedWriter {
@@ -73,6 +80,7 @@ impl PartitionedWriter {
             open: BTreeMap::new(),
             files: 0,
             rows: 0,
+            buffered: 0,
         }
     }
 
@@ -156,8 +164,9 @@ impl PartitionedWriter {
 
     fn enforce_budget(&mut self) -> Result<()> {
         loop {
-            let total: usize = self.open.values().map(|o| o.writer.memory_size()).sum();
-            if total <= BUFFER_BUDGET {
+            let mine: usize = self.open.values().map(|o| o.writer.memory_size()).sum();
+            self.account(mine);
+            if mine == 0 || BUFFERED.load(Ordering::Relaxed) <= BUFFER_BUDGET {
                 return Ok(());
             }
             let Some(largest) = self
@@ -167,17 +176,25 @@ impl PartitionedWriter {
             else {
                 return Ok(());
             };
-            if largest.writer.memory_size() == 0 {
-                return Ok(());
-            }
             largest.writer.flush()?;
         }
     }
 
+    /// Record that this writer now buffers `now` bytes.
+    fn account(&mut self, now: usize) {
+        if now >= self.buffered {
+            BUFFERED.fetch_add(now - self.buffered, Ordering::Relaxed);
+        } else {
+            BUFFERED.fetch_sub(self.buffered - now, Ordering::Relaxed);
+        }
+        self.buffered = now;
+    }
+
     /// Close every partition file, then remove the rows found to be duplicates
     /// (only files whose sequence range holds one are rewritten).
-    pub fn finish(self, txn: &Txn, dups: &Duplicates) -> Result<()> {
-        for (_, o) in self.open {
+    pub fn finish(mut self, txn: &Txn, dups: &Duplicates) -> Result<()> {
+        self.account(0);
+        for (_, o) in std::mem::take(&mut self.open) {
             o.writer.close()?;
             crate::fault::point("lake.writer.closed");
             if dups.count_in(o.min_seq, o.max_seq.saturating_add(1)) > 0 {
@@ -185,6 +202,13 @@ impl PartitionedWriter {
             }
         }
         Ok(())
+    }
+}
+
+impl Drop for PartitionedWriter {
+    /// A writer dropped on an error path gives its part of the budget back.
+    fn drop(&mut self) {
+        self.account(0);
     }
 }
 
