@@ -39,18 +39,10 @@ fn setup(tmp: &Path) {
     let fx = fixture("tiny");
     let out = opintel(
         tmp,
-        &[
-            "run",
-            "--lake",
-            "lake",
-            "--as-of",
-            "2026-11-20",
-            "--out",
+        &run_args(
             "out",
-            "--queries",
-            "my-queries",
-            fx.to_str().expect("utf8"),
-        ],
+            &["--queries", "my-queries", fx.to_str().expect("utf8")],
+        ),
     );
     // A broken user KPI fails alone: the run publishes with exit 3 (partial).
     assert_eq!(

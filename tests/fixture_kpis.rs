@@ -15,19 +15,7 @@ fn run_fixture() -> tempfile::TempDir {
     let tmp = tempfile::tempdir().expect("tmp");
     let fx = fixture("tiny");
     let fx = fx.to_str().expect("utf8 path");
-    opintel_ok(
-        tmp.path(),
-        &[
-            "run",
-            "--lake",
-            "lake",
-            "--as-of",
-            "2026-11-20",
-            "--out",
-            "out",
-            fx,
-        ],
-    );
+    opintel_ok(tmp.path(), &run_args("out", &[fx]));
     tmp
 }
 
@@ -425,17 +413,7 @@ fn re_ingesting_changes_nothing() {
     let fx = fixture("tiny");
     let out = opintel_ok(
         tmp.path(),
-        &[
-            "run",
-            "--lake",
-            "lake",
-            "--as-of",
-            "2026-11-20",
-            "--out",
-            "out2",
-            fx.to_str().expect("p"),
-            "again",
-        ],
+        &run_args("out2", &[fx.to_str().expect("p"), "again"]),
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("already ingested"), "{stdout}");
@@ -492,18 +470,10 @@ fn a_kpis_only_run_writes_those_tables_and_no_page() {
     let tmp = run_fixture();
     opintel_ok(
         tmp.path(),
-        &[
-            "run",
-            "--lake",
-            "lake",
-            "--as-of",
-            "2026-11-20",
-            "--out",
+        &run_args(
             "only",
-            "--kpis",
-            "fill_rate,exception_aging",
-            "--no-report",
-        ],
+            &["--kpis", "fill_rate,exception_aging", "--no-report"],
+        ),
     );
     let only = tmp.path().join("only");
     assert!(

@@ -38,19 +38,7 @@ fn run_planted() -> tempfile::TempDir {
         text.push_str(extra);
         std::fs::write(&path, text).expect("write");
     }
-    opintel_ok(
-        tmp.path(),
-        &[
-            "run",
-            "--lake",
-            "lake",
-            "--as-of",
-            "2026-11-20",
-            "--out",
-            "out",
-            "in",
-        ],
-    );
+    opintel_ok(tmp.path(), &run_args("out", &["in"]));
     tmp
 }
 

@@ -134,19 +134,7 @@ fn text(v: &V) -> String {
 
 fn run(tmp: &std::path::Path) {
     let exports = fixture("priority").join("exports");
-    opintel_ok(
-        tmp,
-        &[
-            "run",
-            "--lake",
-            "lake",
-            "--as-of",
-            "2026-11-20",
-            "--out",
-            "out",
-            exports.to_str().expect("utf8"),
-        ],
-    );
+    opintel_ok(tmp, &run_args("out", &[exports.to_str().expect("utf8")]));
 }
 
 #[test]

@@ -71,18 +71,7 @@ fn generated_operation_matches_duckdb_reference() {
     );
     let out = opintel_ok(
         dir,
-        &[
-            "--config",
-            "gen/opintel.toml",
-            "run",
-            "--lake",
-            "lake",
-            "--as-of",
-            "2026-11-20",
-            "--out",
-            "r1",
-            "gen/exports",
-        ],
+        &run_args("r1", &["--config", "gen/opintel.toml", "gen/exports"]),
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!stdout.contains("FAILED"), "{stdout}");

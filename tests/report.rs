@@ -27,18 +27,7 @@ fn generated_report() -> tempfile::TempDir {
     );
     opintel_ok(
         dir,
-        &[
-            "--config",
-            "gen/opintel.toml",
-            "run",
-            "--lake",
-            "lake",
-            "--as-of",
-            "2026-11-20",
-            "--out",
-            "out",
-            "gen/exports",
-        ],
+        &run_args("out", &["--config", "gen/opintel.toml", "gen/exports"]),
     );
     tmp
 }
@@ -343,19 +332,7 @@ fn hostile_values_show_as_text_and_csv_cells_cannot_run_formulas() {
         .expect("read")
         .replace("L1,WH1,A,", "L1,WH1,<b>A&amp;</b>,");
     std::fs::write(fx.join("locations.csv"), locations).expect("write");
-    opintel_ok(
-        dir,
-        &[
-            "run",
-            "--lake",
-            "lake",
-            "--as-of",
-            "2026-11-20",
-            "--out",
-            "out",
-            "fx",
-        ],
-    );
+    opintel_ok(dir, &run_args("out", &["fx"]));
     let html = std::fs::read_to_string(dir.join("out/index.html")).expect("html");
     let doc = Html::parse_document(&html);
     assert_eq!(

@@ -51,6 +51,17 @@ pub fn opintel(cwd: &Path, args: &[&str]) -> Output {
         .expect("run opintel")
 }
 
+/// The as-of date of every fixture night.
+pub const AS_OF: &str = "2026-11-20";
+
+/// `run --lake lake --as-of 2026-11-20 --out <out>` and then `rest` (flags, inputs):
+/// the nightly run every test starts from.
+pub fn run_args<'a>(out: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["run", "--lake", "lake", "--as-of", AS_OF, "--out", out];
+    args.extend_from_slice(rest);
+    args
+}
+
 /// Run and insist on success, printing what it said otherwise.
 pub fn opintel_ok(cwd: &Path, args: &[&str]) -> Output {
     let out = opintel(cwd, args);
