@@ -298,7 +298,7 @@ fn priority_query(config: &Config) -> Result<Query> {
 async fn session(lake: &Lake, params: &Params) -> Result<SessionContext> {
     let ctx = engine::session(&EngineOptions::default())?;
     engine::register_local_date(&ctx, params.tz);
-    engine::register_lake(&ctx, lake, params).await?;
+    engine::register_lake(&ctx, lake, params, engine::ViewUse::Once).await?;
     Ok(ctx)
 }
 
@@ -491,7 +491,7 @@ pub async fn backtest_in(
             "the backtest horizon must be at least 1 day".into(),
         ));
     }
-    engine::bind_views(ctx, params).await?;
+    engine::bind_views(ctx, params, engine::ViewUse::Once).await?;
     let (candidates, ranked) = rankings(ctx, query, params).await?;
     // The label window: (end(D), end(D + H)], bound as the window of a run as of D + H.
     let mut later = params.clone();

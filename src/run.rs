@@ -105,6 +105,14 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunOutcome> {
         queries.retain(|q| opts.only.contains(&q.name));
     }
     let params = Params::new(config, opts.as_of);
+    // The data checks run with the full set of KPIs (they read `kpi.<name>` tables).
+    let checks = if opts.only.is_empty() {
+        crate::sql::checks::catalogue(config.queries.as_deref())?
+    } else {
+        Vec::new()
+    };
+    // Keep the shared per-line view in memory only if several of these queries read it.
+    let reads = engine::ViewUse::of(queries.iter().chain(&checks).map(|q| q.sql.as_str()));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -121,7 +129,7 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunOutcome> {
         let s = Instant::now();
         let ctx = engine::session(&EngineOptions::default())?;
         engine::register_local_date(&ctx, params.tz);
-        engine::register_lake(&ctx, &lake, &params).await?;
+        engine::register_lake(&ctx, &lake, &params, reads).await?;
         step("queries.register_lake", s);
         let s = Instant::now();
         let mut results = kpi::run_all(&ctx, &queries, &params).await;
@@ -145,7 +153,6 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunOutcome> {
         let s = Instant::now();
         let checks = if opts.only.is_empty() {
             crate::sql::checks::register_results(&ctx, &results)?;
-            let checks = crate::sql::checks::catalogue(config.queries.as_deref())?;
             let checks = crate::sql::checks::run_checks(&ctx, &checks, &params).await;
             step("queries.checks", s);
             checks
@@ -313,9 +320,9 @@ async fn priority_backtest(
     let started = Instant::now();
     let mut earlier = params.clone();
     earlier.as_of = params.as_of - chrono::Duration::days(i64::from(horizon));
-    let saved = engine::saved_views(ctx).await;
     let outcome = priority::backtest_in(ctx, query, &earlier, horizon).await;
-    let rebound = saved.and_then(|s| engine::restore_views(ctx, s));
+    // Back to the run's own as-of (and its kept view, if it has one).
+    let rebound = engine::bind_views(ctx, params, engine::ViewUse::Once).await;
     let (schema, outcome) = match (outcome, rebound) {
         (Ok(e), Ok(())) => match e.to_batch() {
             Ok((schema, batch)) => (schema, Ok(vec![batch])),

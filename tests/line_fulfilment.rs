@@ -146,4 +146,14 @@ fn line_fulfilment_view_and_its_checks_match_hand_computation() {
     assert_eq!(wh2[col("due_date")], d("2026-11-19"));
     assert_eq!(wh2[col("lines")], V::I(1));
     assert_eq!(wh2[col("unit_fill_rate")], V::F(1.0));
+
+    // A run of fill_rate alone reads the view as a plain (inlined, filtered) view; the
+    // nightly run above kept it in memory for its four readers. Same table either way.
+    opintel_ok(
+        tmp.path(),
+        &run_args("alone", &["--kpis", "fill_rate", "--no-report"]),
+    );
+    let (alone_cols, alone) = read_parquet(&tmp.path().join("alone/kpis/fill_rate.parquet"));
+    assert_eq!(alone_cols, cols);
+    assert_rows("fill_rate read through the plain view", &alone, &fill);
 }

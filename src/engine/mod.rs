@@ -115,18 +115,25 @@ pub fn session(opts: &EngineOptions) -> Result<SessionContext> {
             std::num::NonZeroUsize::new(5).unwrap_or(std::num::NonZeroUsize::MIN),
         )))
         .build_arc()?;
+    let config = config.with_extension(Arc::new(memo::Kept::default()));
     let ctx = SessionContext::new_with_config_rt(config, runtime);
     params::register_functions(&ctx);
     Ok(ctx)
 }
 
 /// Register the lake's tables, `<table>_current` views bound to `params`' as-of
-/// instant, and `_rejects_<table>`.
-pub async fn register_lake(ctx: &SessionContext, lake: &Lake, params: &Params) -> Result<()> {
+/// instant, and `_rejects_<table>`. `reads` says how the queries about to run read
+/// the shared per-line view (see [`bind_views`]).
+pub async fn register_lake(
+    ctx: &SessionContext,
+    lake: &Lake,
+    params: &Params,
+    reads: ViewUse,
+) -> Result<()> {
     for t in TABLES {
         register_table(ctx, lake, t).await?;
     }
-    bind_views(ctx, params).await?;
+    bind_views(ctx, params, reads).await?;
     for t in TABLES {
         let dir = lake.rejects_dir(t.name);
         let name = format!("_rejects_{}", t.name);
@@ -146,8 +153,37 @@ pub async fn register_lake(ctx: &SessionContext, lake: &Lake, params: &Params) -
     Ok(())
 }
 
-/// (Re)register the `<table>_current` views for `params`' as-of instant.
-pub async fn bind_views(ctx: &SessionContext, params: &Params) -> Result<()> {
+/// How many of the queries about to run against one binding read
+/// `order_line_fulfilment`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViewUse {
+    /// At most one: a plain view, so the optimizer pushes that query's filters into
+    /// it (fill_rate alone reads only its window's lines, not all of them).
+    Once,
+    /// Several: computed once over every line and kept in memory for the others.
+    Shared,
+}
+
+impl ViewUse {
+    /// `Shared` when at least two of these SQL texts read the view.
+    pub fn of<'a>(sql: impl IntoIterator<Item = &'a str>) -> ViewUse {
+        let readers = sql
+            .into_iter()
+            .filter(|s| s.to_ascii_lowercase().contains(ORDER_LINE_FULFILMENT))
+            .count();
+        if readers >= 2 {
+            ViewUse::Shared
+        } else {
+            ViewUse::Once
+        }
+    }
+}
+
+/// (Re)register the `<table>_current` views and `order_line_fulfilment` for `params`'
+/// as-of instant. The session keeps one computed `order_line_fulfilment` (the last
+/// one bound `Shared`): binding the same parameters again reuses it whatever `reads`
+/// says, so a run can bind other windows `Once` and come back to its own for free.
+pub async fn bind_views(ctx: &SessionContext, params: &Params, reads: ViewUse) -> Result<()> {
     for t in TABLES.iter().filter(|t| t.versioned()) {
         let name = format!("{}_current", t.name);
         let sql = current_view_sql(t);
@@ -155,49 +191,36 @@ pub async fn bind_views(ctx: &SessionContext, params: &Params) -> Result<()> {
         ctx.deregister_table(name.as_str())?;
         ctx.register_table(name, df.into_view())?;
     }
+    let key = format!("{params:?}");
+    let kept = ctx.state().config().get_extension::<memo::Kept>();
+    let reuse = kept.as_ref().and_then(|k| k.get(&key));
+    ctx.deregister_table(ORDER_LINE_FULFILMENT)?;
+    if let Some(view) = reuse {
+        ctx.register_table(ORDER_LINE_FULFILMENT, view)?;
+        return Ok(());
+    }
     let df = ctx
         .sql(ORDER_LINE_FULFILMENT_SQL)
         .await?
         .with_param_values(params.values())?;
-    ctx.deregister_table(ORDER_LINE_FULFILMENT)?;
-    let view = memo::MemoView::new(ORDER_LINE_FULFILMENT, df.logical_plan().clone());
-    ctx.register_table(ORDER_LINE_FULFILMENT, Arc::new(view))?;
-    Ok(())
-}
-
-/// The views as bound now (see [`saved_views`]).
-pub struct SavedViews(Vec<(String, Arc<dyn datafusion::catalog::TableProvider>)>);
-
-/// The views as bound now, to put back with [`restore_views`] after binding them to
-/// another as-of date: putting them back keeps what they computed (a kept
-/// `order_line_fulfilment`), where binding them again would start afresh.
-pub async fn saved_views(ctx: &SessionContext) -> Result<SavedViews> {
-    let mut names: Vec<String> = TABLES
-        .iter()
-        .filter(|t| t.versioned())
-        .map(|t| format!("{}_current", t.name))
-        .collect();
-    names.push(ORDER_LINE_FULFILMENT.to_string());
-    let mut out = Vec::new();
-    for name in names {
-        if let Ok(p) = ctx.table_provider(name.as_str()).await {
-            out.push((name, p));
+    match (reads, kept) {
+        (ViewUse::Shared, Some(kept)) => {
+            let view = Arc::new(memo::MemoView::new(
+                ORDER_LINE_FULFILMENT,
+                df.logical_plan().clone(),
+            ));
+            kept.put(key, Arc::clone(&view));
+            ctx.register_table(ORDER_LINE_FULFILMENT, view)?;
+        }
+        _ => {
+            ctx.register_table(ORDER_LINE_FULFILMENT, df.into_view())?;
         }
     }
-    Ok(SavedViews(out))
-}
-
-/// Bind the views saved by [`saved_views`] again.
-pub fn restore_views(ctx: &SessionContext, saved: SavedViews) -> Result<()> {
-    for (name, p) in saved.0 {
-        ctx.deregister_table(name.as_str())?;
-        ctx.register_table(name, p)?;
-    }
     Ok(())
 }
 
-/// The per-order-line view several KPIs share; kept in memory once computed (see
-/// [`memo`]).
+/// The per-order-line view several KPIs share; kept in memory once computed when
+/// several queries read it (see [`memo`]).
 pub const ORDER_LINE_FULFILMENT: &str = "order_line_fulfilment";
 const ORDER_LINE_FULFILMENT_SQL: &str =
     include_str!("../../queries/views/order_line_fulfilment.sql");

@@ -12,7 +12,7 @@ use super::frame::Frame;
 use super::tiles::TILES;
 use crate::config::Config;
 use crate::contract::{PARTITION_COLUMN, TABLES};
-use crate::engine::{Params, bind_views, restore_views, saved_views};
+use crate::engine::{Params, ViewUse, bind_views};
 use crate::error::Result;
 use crate::kpi::{Query, run_query};
 use crate::manifest::{FeedState, Freshness};
@@ -49,7 +49,8 @@ pub async fn gather(
             if chosen.is_empty() {
                 return Ok(HashMap::new());
             }
-            bind_views(ctx, &p).await?;
+            // Another window: bound once, so the run's kept view stays held.
+            bind_views(ctx, &p, ViewUse::Once).await?;
             let mut out = HashMap::new();
             for q in chosen {
                 if let Ok((schema, batches)) = run_query(ctx, q, &p).await {
@@ -59,7 +60,6 @@ pub async fn gather(
             Ok::<_, crate::error::Error>(out)
         }
     };
-    let saved = saved_views(ctx).await?;
     let mut extras = Extras {
         freshness: freshness(ctx, config, params).await?,
         ..Extras::default()
@@ -97,7 +97,8 @@ pub async fn gather(
         let set = run_set(week, &keep).await?;
         extras.weekly.push((as_of, set));
     }
-    restore_views(ctx, saved)?;
+    // Back to the run's own window (and its kept view, if it has one).
+    bind_views(ctx, params, ViewUse::Once).await?;
     Ok(extras)
 }
 

@@ -51,7 +51,7 @@ pub async fn session(
 ) -> Result<SessionContext> {
     let ctx = engine::session(&EngineOptions::default())?;
     engine::register_local_date(&ctx, params.tz);
-    engine::register_lake(&ctx, lake, params).await?;
+    engine::register_lake(&ctx, lake, params, engine::ViewUse::Once).await?;
     if let Some(dir) = report {
         register_kpis(&ctx, &dir.join("kpis"))?;
     }
