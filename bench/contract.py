@@ -10,9 +10,11 @@ competitors do the same work from the same written rules.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import fnmatch
 import gzip
+import json
 import os
 import tomllib
 
@@ -240,3 +242,44 @@ def discover(exports: str, config_path: str) -> tuple[list[Source], list[str]]:
             src = groups[key] = Source(table, fmt, [], delim, header, mapping)
         src.files.append(path)
     return list(groups.values()), skipped
+
+
+# ---------------------------------------------------------------------------------------
+# The engine jobs' command line and result file (duck_job.py, polars_job.py)
+# ---------------------------------------------------------------------------------------
+
+def job_args(description: str, count: bool = False) -> argparse.Namespace:
+    """`convert --exports --config --lake`, `kpis --lake --as-of --out [--window-days]
+    [--tolerance]` and, with `count`, `count --lake`; each with `--threads` and `--json`."""
+    p = argparse.ArgumentParser(description=description)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("convert")
+    c.add_argument("--exports", required=True)
+    c.add_argument("--config", required=True, help="the generated opintel.toml (3PL mapping)")
+    c.add_argument("--lake", required=True)
+    k = sub.add_parser("kpis")
+    k.add_argument("--lake", required=True)
+    k.add_argument("--as-of", required=True)
+    k.add_argument("--out", required=True)
+    k.add_argument("--window-days", type=int, default=28)
+    k.add_argument("--tolerance", type=float, default=0.0)
+    subs = [c, k]
+    if count:
+        n = sub.add_parser("count")
+        n.add_argument("--lake", required=True)
+        subs.append(n)
+    for s in subs:
+        s.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+        s.add_argument("--json", help="write a summary (rows, seconds) here")
+    return p.parse_args()
+
+
+def write_result(args: argparse.Namespace, result: dict, seconds: float, **versions) -> None:
+    """The job's summary (its result, seconds inside, engine version and threads) to
+    `--json`, else to stdout."""
+    out = {"result": result, "seconds_inside": round(seconds, 3), **versions}
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(out, fh, indent=1)
+    else:
+        print(json.dumps(out, indent=1))

@@ -23,10 +23,8 @@ opintel does and this does not).
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import glob
-import json
 import os
 import sys
 import time
@@ -405,35 +403,12 @@ def count(args) -> dict:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    sub = p.add_subparsers(dest="cmd", required=True)
-    c = sub.add_parser("convert")
-    c.add_argument("--exports", required=True)
-    c.add_argument("--config", required=True, help="the generated opintel.toml (3PL mapping)")
-    c.add_argument("--lake", required=True)
-    k = sub.add_parser("kpis")
-    k.add_argument("--lake", required=True)
-    k.add_argument("--as-of", required=True)
-    k.add_argument("--out", required=True)
-    k.add_argument("--window-days", type=int, default=28)
-    k.add_argument("--tolerance", type=float, default=0.0)
-    n = sub.add_parser("count")
-    n.add_argument("--lake", required=True)
-    for s in (c, k, n):
-        s.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-        s.add_argument("--json", help="write a summary (rows, seconds) here")
-    args = p.parse_args()
+    args = C.job_args(__doc__.split("\n\n")[0], count=True)
     t0 = time.perf_counter()
     result = {"convert": convert, "kpis": kpis, "count": count}[args.cmd](args)
-    result = {"result": result, "seconds_inside": round(time.perf_counter() - t0, 3),
-              "duckdb": duckdb.__version__, "threads": args.threads}
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(result, fh, indent=1)
-    else:
-        print(json.dumps(result, indent=1))
+    C.write_result(args, result, time.perf_counter() - t0,
+                 duckdb=duckdb.__version__, threads=args.threads)
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

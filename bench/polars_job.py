@@ -16,40 +16,19 @@ be set before polars is imported: this script sets it from --threads.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
-import json
 import os
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import contract as C  # noqa: E402
 
-def parse_args():
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    sub = p.add_subparsers(dest="cmd", required=True)
-    c = sub.add_parser("convert")
-    c.add_argument("--exports", required=True)
-    c.add_argument("--config", required=True, help="the generated opintel.toml (3PL mapping)")
-    c.add_argument("--lake", required=True)
-    k = sub.add_parser("kpis")
-    k.add_argument("--lake", required=True)
-    k.add_argument("--as-of", required=True)
-    k.add_argument("--out", required=True)
-    k.add_argument("--window-days", type=int, default=28)
-    k.add_argument("--tolerance", type=float, default=0.0)
-    for s in (c, k):
-        s.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-        s.add_argument("--json", help="write a summary (rows, seconds) here")
-    return p.parse_args()
-
-
-ARGS = parse_args()
+ARGS = C.job_args(__doc__.split("\n\n")[0])
 os.environ["POLARS_MAX_THREADS"] = str(ARGS.threads)
 
 import polars as pl  # noqa: E402  (after POLARS_MAX_THREADS)
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import contract as C  # noqa: E402
 import kpis_polars  # noqa: E402
 
 UTC_TS = pl.Datetime("us", "UTC")
@@ -195,15 +174,9 @@ def kpis(args) -> dict:
 def main() -> int:
     t0 = time.perf_counter()
     result = {"convert": convert, "kpis": kpis}[ARGS.cmd](ARGS)
-    result = {"result": result, "seconds_inside": round(time.perf_counter() - t0, 3),
-              "polars": pl.__version__, "threads": pl.thread_pool_size()}
-    if ARGS.json:
-        with open(ARGS.json, "w") as fh:
-            json.dump(result, fh, indent=1)
-    else:
-        print(json.dumps(result, indent=1))
+    C.write_result(ARGS, result, time.perf_counter() - t0,
+                 polars=pl.__version__, threads=pl.thread_pool_size())
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

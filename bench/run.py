@@ -263,9 +263,7 @@ def run_scale(s: float, a, python: str) -> dict:
                                "kpi_all": manifest_summary(out_oa),
                                "whole": manifest_summary(out_o2)}
     # Like for like with the competitors' "whole" (ingest + the four KPIs, 2 processes).
-    i4, k4 = ph["opintel/ingest"], ph["opintel/kpi"]
-    ph["opintel/whole4"] = {"wall_s": i4["wall_s"] + k4["wall_s"], "cpu_s": i4["cpu_s"] + k4["cpu_s"],
-                            "rss_mib": max(i4["rss_mib"], k4["rss_mib"]), "derived": True, "rc": 0}
+    ph["opintel/whole4"] = two_processes(ph["opintel/ingest"], ph["opintel/kpi"])
     for k in ("opintel/ingest", "opintel/kpi", "opintel/kpi_all", "opintel/whole"):
         if ph[k]["rc"] != 0:
             res["notes"].append(f"{k} exited {ph[k]['rc']} (published, partly): see "
@@ -289,11 +287,7 @@ def run_scale(s: float, a, python: str) -> dict:
                  "--out", fresh(out), "--json", os.path.join(runs, f"{engine}-{phase}.json")]
                 + threads, os.path.join(logs, f"{engine}-{phase}"), env)
             kpi_out[f"{engine}/{phase}"] = out
-        i, k = ph[f"{engine}/ingest"], ph[f"{engine}/kpi"]
-        ph[f"{engine}/whole"] = {
-            "derived": True, "wall_s": i["wall_s"] + k["wall_s"],
-            "cpu_s": i["cpu_s"] + k["cpu_s"], "user_s": i["user_s"] + k["user_s"],
-            "sys_s": i["sys_s"] + k["sys_s"], "rss_mib": max(i["rss_mib"], k["rss_mib"])}
+        ph[f"{engine}/whole"] = two_processes(ph[f"{engine}/ingest"], ph[f"{engine}/kpi"])
 
     if a.reference:
         out = os.path.join(runs, "kpis-reference")
@@ -347,6 +341,16 @@ def lake_mb(lake: str, tables: list[str]) -> float:
             size += sum(os.path.getsize(os.path.join(root, n)) for n in names
                         if n.endswith(".parquet"))
     return size / 1e6
+
+
+def two_processes(first: dict, second: dict) -> dict:
+    """A phase made of two measured processes run one after the other: times add up,
+    the peak RSS is the larger one."""
+    out = {"derived": True, "rc": 0, "rss_mib": max(first["rss_mib"], second["rss_mib"])}
+    for k in ("wall_s", "cpu_s", "user_s", "sys_s"):
+        if k in first and k in second:
+            out[k] = first[k] + second[k]
+    return out
 
 
 def manifest_summary(report_dir: str) -> dict:

@@ -83,10 +83,7 @@ fn analysts_sql_kpis_and_checks() {
         "chart embedded in the page"
     );
     // The broken KPI is reported in the manifest and the page; built-ins still publish.
-    let manifest: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(tmp.join("out/manifest.json")).expect("manifest"),
-    )
-    .expect("json");
+    let manifest: serde_json::Value = read_manifest(&tmp.join("out"));
     let kpis = manifest["kpis"].as_array().expect("kpis");
     let broken = kpis
         .iter()

@@ -309,10 +309,7 @@ fn tiny_fixture_kpis_match_hand_computation() {
 #[test]
 fn tiny_fixture_row_accounting_and_rejects() {
     let tmp = run_fixture();
-    let manifest: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(tmp.path().join("out/manifest.json")).expect("manifest"),
-    )
-    .expect("json");
+    let manifest: serde_json::Value = read_manifest(&tmp.path().join("out"));
     let files = manifest["ingest"]["files"].as_array().expect("files");
     assert_eq!(files.len(), 10);
     // Per file: (rows read, rejected, duplicates), counted by hand from the fixture.
@@ -439,10 +436,7 @@ fn re_ingesting_changes_nothing() {
             V::F(1.0),
         ]],
     );
-    let m: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(tmp.path().join("out2/manifest.json")).expect("m"),
-    )
-    .expect("j");
+    let m: serde_json::Value = read_manifest(&tmp.path().join("out2"));
     let resend = m["ingest"]["files"]
         .as_array()
         .and_then(|f| {
@@ -502,9 +496,7 @@ fn a_kpis_only_run_writes_those_tables_and_no_page() {
         assert_eq!(full.0, part.0, "{name} columns");
         assert_eq!(full.1, part.1, "{name} rows");
     }
-    let m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(only.join("manifest.json")).expect("m"))
-            .expect("json");
+    let m: serde_json::Value = read_manifest(&only);
     let tables: Vec<&str> = m["freshness"]
         .as_array()
         .expect("freshness")

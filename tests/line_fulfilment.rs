@@ -112,10 +112,7 @@ fn line_fulfilment_view_and_its_checks_match_hand_computation() {
         "order_line_fulfilment as of 2026-11-20:\n{text}"
     );
 
-    let manifest: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(tmp.path().join("out/manifest.json")).expect("manifest"),
-    )
-    .expect("json");
+    let manifest: serde_json::Value = read_manifest(&tmp.path().join("out"));
     let unknown = check(&manifest, "shipments_for_unknown_order_lines");
     assert_eq!(unknown["violations"], 3, "{unknown}");
     let events: Vec<&str> = unknown["sample"]

@@ -349,9 +349,7 @@ fn stale_feeds_are_warned_and_can_fail_the_run() {
     ];
     let o = run_with(dir, &args, None);
     assert_eq!(o.status.code(), Some(0));
-    let m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("out/manifest.json")).expect("m"))
-            .expect("json");
+    let m: serde_json::Value = read_manifest(&dir.join("out"));
     let stale: Vec<&str> = m["freshness"]
         .as_array()
         .expect("freshness")

@@ -115,9 +115,7 @@ fn generated_operation_matches_duckdb_reference() {
 
     // Every row accounted for, and the rejects and duplicates are exactly the noise
     // the generator reports having injected.
-    let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("r1/manifest.json")).expect("m"))
-            .expect("j");
+    let manifest: serde_json::Value = read_manifest(&dir.join("r1"));
     let injected = noise(&std::fs::read_to_string(dir.join("gen/README.md")).expect("readme"));
     assert!(!injected.is_empty(), "generator README lists its noise");
     for t in manifest["ingest"]["tables"].as_array().expect("tables") {

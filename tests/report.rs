@@ -405,9 +405,7 @@ fn late_warehouses_are_named(dir: &Path, html: &str) {
         .collect();
     late.sort();
     assert!(!late.is_empty(), "the generated 3PL is late: {newest:?}");
-    let m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("out/manifest.json")).expect("m"))
-            .expect("json");
+    let m: serde_json::Value = read_manifest(&dir.join("out"));
     let shipments = m["freshness"]
         .as_array()
         .expect("freshness")

@@ -62,6 +62,13 @@ pub fn run_args<'a>(out: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
     args
 }
 
+/// The `manifest.json` of the run folder `out`, parsed.
+pub fn read_manifest(out: &Path) -> serde_json::Value {
+    let path = out.join("manifest.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 /// Run and insist on success, printing what it said otherwise.
 pub fn opintel_ok(cwd: &Path, args: &[&str]) -> Output {
     let out = opintel(cwd, args);
