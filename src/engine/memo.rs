@@ -72,18 +72,6 @@ impl Kept {
     }
 }
 
-impl MemoView {
-    pub fn new(name: &str, plan: LogicalPlan) -> Self {
-        let schema = Arc::clone(plan.schema().inner());
-        Self {
-            name: name.to_string(),
-            plan,
-            schema,
-            state: tokio::sync::Mutex::new(State::Pending),
-        }
-    }
-}
-
 #[async_trait]
 impl TableProvider for MemoView {
     fn schema(&self) -> SchemaRef {
@@ -136,6 +124,16 @@ impl TableProvider for MemoView {
 }
 
 impl MemoView {
+    pub fn new(name: &str, plan: LogicalPlan) -> Self {
+        let schema = Arc::clone(plan.schema().inner());
+        Self {
+            name: name.to_string(),
+            plan,
+            schema,
+            state: tokio::sync::Mutex::new(State::Pending),
+        }
+    }
+
     /// Run the plan and keep its partitions, so later scans are as parallel as it
     /// was. Operators emit slices of larger buffers, whose memory a batch cannot tell
     /// apart: each partition is copied into one compact batch (so its size is its

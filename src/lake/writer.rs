@@ -228,17 +228,14 @@ impl Open {
             path: txn.stage_path(&self.rel),
             source: e,
         })?;
-        if self.writer.is_none() {
-            let path = txn.stage(&self.rel)?;
-            let file = File::create(&path).map_err(io_at(&path))?;
-            self.writer = Some(ArrowWriter::try_new(
-                file,
-                Arc::clone(schema),
-                Some(writer_properties()),
-            )?);
-        }
-        let Some(writer) = self.writer.as_mut() else {
-            return Ok(());
+        let writer = match &mut self.writer {
+            Some(w) => w,
+            None => {
+                let path = txn.stage(&self.rel)?;
+                let file = File::create(&path).map_err(io_at(&path))?;
+                let w = ArrowWriter::try_new(file, Arc::clone(schema), Some(writer_properties()))?;
+                self.writer.insert(w)
+            }
         };
         let mut left = rows.min(self.pending_rows);
         let mut rest = Vec::new();
