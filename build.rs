@@ -1,4 +1,4 @@
-//! Embeds every `queries/*.sql` (and `queries/checks/*.sql`) into the binary, so that
+//! Embeds every `queries/*.sql` (and `queries/checks/*.sql`, `queries/report/*.sql`) into the binary, so that
 //! adding a built-in KPI is adding one file.
 
 use std::fmt::Write as _;
@@ -10,6 +10,7 @@ fn main() {
     for (list, dir) in [
         ("BUILTIN_QUERIES", "queries"),
         ("BUILTIN_CHECKS", "queries/checks"),
+        ("BUILTIN_REPORT", "queries/report"),
     ] {
         let dir = root.join(dir);
         println!("cargo:rerun-if-changed={}", dir.display());

@@ -1,4 +1,4 @@
-"""The data contract as the benchmark's competitors see it (CONTRACT.md §1–§2), and how to
+"""The data contract as the benchmark's competitors see it (docs/contract.md), and how to
 find the exports of a generated operation.
 
 Standard library only: the driver (run.py) and both engine jobs import it.
@@ -19,7 +19,7 @@ import os
 import tomllib
 
 # ---------------------------------------------------------------------------------------
-# Canonical tables (CONTRACT §1)
+# Canonical tables (docs/contract.md)
 # ---------------------------------------------------------------------------------------
 
 STR, DEC, TS = "str", "dec", "ts"
@@ -125,7 +125,7 @@ KPI_TABLES = ["order_lines", "shipments", "cycle_counts", "exception_events", "i
               "locations"]
 
 # ---------------------------------------------------------------------------------------
-# Finding the exports (CONTRACT §2)
+# Finding the exports (docs/contract.md)
 # ---------------------------------------------------------------------------------------
 
 

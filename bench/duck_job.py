@@ -6,7 +6,7 @@ wall time, CPU time and peak RSS are measured exactly like opintel's.
         CSV / NDJSON exports -> typed, validated, de-duplicated zstd Parquet lake
         (OUT/<table>/event_date=YYYY-MM-DD/*.parquet, contract schema).
     duck_job.py kpis --lake LAKE --as-of D --out DIR [--threads N] [--window-days 28]
-        the four core KPIs (CONTRACT §4) over a lake (its own or opintel's) ->
+        the four core KPIs (docs/kpis.md) over a lake (its own or opintel's) ->
         DIR/<kpi>.parquet with the contract's columns and types.
     duck_job.py count --lake LAKE --json FILE
         rows per table of a lake (not timed as a phase; for the row-count check).

@@ -1,4 +1,4 @@
-"""The four core KPIs of CONTRACT §4 in Polars expressions (lazy, one query plan each).
+"""The four core KPIs of docs/kpis.md in Polars expressions (lazy, one query plan each).
 
 Written for the benchmark from the contract's text; it shares no code with opintel or
 with the DuckDB reference. Input: a lake (`LAKE/<table>/**/*.parquet`: opintel's, or one

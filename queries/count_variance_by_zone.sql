@@ -15,6 +15,27 @@
 --   net_variance_value: Σ variance × unit_cost
 --   abs_variance_value: Σ |variance × unit_cost|
 -- chart: bar x=zone y=abs_variance_value
+-- feeds: cycle_counts
+-- tile: record_accuracy
+--   position: 70
+--   title: Inventory record accuracy
+--   help: cycle counts matching the record
+--   unit: rate
+--   better: higher
+--   numerator: sum(accurate_counts)
+--   denominator: sum(counts)
+--   target: 0.97
+--   warn: 0.9
+--   feed: cycle_counts
+-- tile: abs_variance_value
+--   position: 80
+--   title: Count variance value
+--   help: Σ |variance × unit cost| counted
+--   unit: money
+--   better: lower
+--   value: sum(abs_variance_value)
+--   volume: sum(counts)
+--   feed: cycle_counts
 WITH counts AS (
     SELECT warehouse_id, location_id, sku, counted_qty - system_qty AS variance
     FROM cycle_counts

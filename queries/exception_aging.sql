@@ -14,6 +14,25 @@
 --   breached_count: open exceptions older than their SLA
 --   oldest_age_hours: age of the oldest one, in hours
 -- chart: stacked_bar x=age_bucket y=open_count series=exception_type
+-- feeds: exception_events
+-- tile: open_exceptions
+--   position: 50
+--   title: Open exceptions
+--   help: open at the end of the day
+--   unit: count
+--   better: lower
+--   value: sum(open_count)
+--   feed: exception_events
+-- tile: sla_breaches
+--   position: 60
+--   title: SLA breaches
+--   help: open and older than their SLA
+--   unit: count
+--   better: lower
+--   value: sum(breached_count)
+--   volume: sum(open_count)
+--   target: 0
+--   feed: exception_events
 WITH events AS (
     SELECT exception_id, event_at, status, exception_type, severity, _ingest_seq
     FROM exception_events

@@ -18,6 +18,52 @@
 --   order_fill_rate: share of orders whose every line here shipped in full (0–1)
 --   otif_rate: share of lines shipped in full by their promised_ship_at (0–1)
 -- chart: line x=due_date y=unit_fill_rate series=channel
+-- feeds: order_lines, shipments
+-- trend: due_date
+-- tile: unit_fill_rate
+--   position: 10
+--   title: Unit fill rate
+--   help: units shipped of units due
+--   unit: rate
+--   better: higher
+--   numerator: sum(units_filled)
+--   denominator: sum(units_demanded)
+--   target: 0.98
+--   warn: 0.94
+--   feed: order_lines
+-- tile: line_fill_rate
+--   position: 20
+--   title: Line fill rate
+--   help: lines shipped in full
+--   unit: rate
+--   better: higher
+--   numerator: sum(line_fill_rate * lines)
+--   denominator: sum(lines)
+--   target: 0.97
+--   warn: 0.92
+--   feed: order_lines
+-- tile: order_fill_rate
+--   position: 30
+--   title: Order fill rate
+--   help: orders shipped complete
+--   unit: rate
+--   better: higher
+--   numerator: sum(order_fill_rate * orders)
+--   denominator: sum(orders)
+--   target: 0.95
+--   warn: 0.9
+--   feed: order_lines
+-- tile: otif_rate
+--   position: 40
+--   title: OTIF
+--   help: lines in full by their promise
+--   unit: rate
+--   better: higher
+--   numerator: sum(otif_rate * lines)
+--   denominator: sum(lines)
+--   target: 0.95
+--   warn: 0.88
+--   feed: order_lines
 -- One row per due line with what had shipped by end(D), and by its promise
 -- (order_line_fulfilment: queries/views/order_line_fulfilment.sql).
 WITH per_line AS (

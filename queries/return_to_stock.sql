@@ -12,6 +12,18 @@
 --   restock_share: returns_restocked / returns_dispositioned (0–1)
 --   median_hours: median hours from received to restock
 --   p90_hours: 90th percentile of hours from received to restock
+-- feeds: return_events
+-- tile: return_to_stock_hours
+--   position: 100
+--   title: Return to stock
+--   help: median, received → restocked
+--   unit: hours
+--   better: lower
+--   value: max(CASE WHEN warehouse_id = 'ALL' THEN median_hours END)
+--   volume: max(CASE WHEN warehouse_id = 'ALL' THEN returns_restocked END)
+--   target: 48
+--   warn: 96
+--   feed: return_events
 WITH events AS (
     SELECT return_id, warehouse_id, stage, disposition, event_at
     FROM return_events

@@ -20,6 +20,18 @@
 --   accuracy_rate: share of lines neither short, over nor damaged (0–1)
 --   on_time_rate: share of lines with an expected date received by that date (0–1; empty when none)
 -- chart: stacked_bar x=supplier_id y=short_lines,over_lines,damaged_lines
+-- feeds: receipts
+-- tile: receipt_accuracy
+--   position: 90
+--   title: Supplier receipt accuracy
+--   help: receipt lines exact and undamaged
+--   unit: rate
+--   better: higher
+--   numerator: sum(accuracy_rate * receipt_lines)
+--   denominator: sum(receipt_lines)
+--   target: 0.95
+--   warn: 0.88
+--   feed: receipts
 WITH lines AS (
     SELECT supplier_id,
            qty_expected,

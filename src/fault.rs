@@ -46,7 +46,7 @@ pub fn point(name: &str) {
         && f.point == name
         && f.seen.fetch_add(1, Ordering::SeqCst) + 1 == f.nth
     {
-        eprintln!("opintel: injected fault at {name}");
+        tracing::error!(point = name, "injected fault: aborting");
         std::process::abort();
     }
 }

@@ -1,4 +1,4 @@
-//! The data contract as code: every canonical table of CONTRACT §1, declared once.
+//! The data contract as code: every canonical table of docs/contract.md, declared once.
 //!
 //! Arrow schemas, ingest validation, the lake's partitioning, the `<table>_current`
 //! views and the README's table reference are all derived from [`TABLES`]. Nothing else
@@ -21,7 +21,7 @@ pub const SOURCE_FILE: &str = "_source_file";
 /// Hive partition column of every lake table (UTC date of the table's time column).
 pub const PARTITION_COLUMN: &str = "event_date";
 
-/// Type of a canonical field (CONTRACT §1).
+/// Type of a canonical field (docs/contract.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FieldType {
     Str,
@@ -207,7 +207,7 @@ pub fn table(name: &str) -> Option<&'static TableSpec> {
 }
 
 /// The canonical table a file name designates: the longest table name that prefixes it
-/// (CONTRACT §2), compared case-insensitively.
+/// (docs/contract.md), compared case-insensitively.
 pub fn table_for_file_name(file_name: &str) -> Option<&'static TableSpec> {
     let lower = file_name.to_ascii_lowercase();
     TABLES

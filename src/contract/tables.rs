@@ -1,4 +1,4 @@
-//! The canonical tables of CONTRACT §1. Edit here, and only here, when the contract
+//! The canonical tables of docs/contract.md. Edit here, and only here, when the contract
 //! changes: schemas, validation and documentation follow.
 
 use super::Check::{NonNegative, NonZero, Positive};

@@ -1,8 +1,10 @@
 //! The query engine: one DataFusion session, built in one place, over the lake.
 //!
-//! [`session`] sets every knob we rely on, with the reason beside it; it is also where
-//! a Ballista context would plug in (`SessionContext::remote(…)`) when one machine is
-//! not enough. [`register_lake`] registers each canonical table as a listing table
+//! [`Engine`] is the only entry: it builds the async runtime, the session (every knob
+//! we rely on is set in [`session`], with the reason beside it), registers opintel's
+//! functions and, with [`Engine::open`], the lake's tables. Every command uses it, and
+//! it is where a Ballista context plugs in when one machine is not enough.
+//! [`register_lake`] registers each canonical table as a listing table
 //! over its folder (only committed files live there), a `<table>_current` view for
 //! each versioned table bound to the as-of instant, and the rejects.
 //! Parameters (as-of date, window, SLA hours …) are bound by DataFusion, never pasted
@@ -27,7 +29,7 @@ use crate::contract::{PARTITION_COLUMN, TABLES, TableKind, TableSpec};
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 
-pub use params::{Params, register_local_date};
+pub use params::Params;
 
 /// Engine settings that come from the config.
 #[derive(Debug, Clone)]
@@ -36,6 +38,8 @@ pub struct EngineOptions {
     pub memory_limit: usize,
     /// Threads (partitions) per query; 0 = one per core.
     pub target_partitions: usize,
+    /// The reporting time zone: `local_date(ts)` gives dates in it.
+    pub time_zone: chrono_tz::Tz,
 }
 
 impl Default for EngineOptions {
@@ -45,12 +49,149 @@ impl Default for EngineOptions {
             // cache, which serves the Parquet files.
             memory_limit: physical_memory().map_or(4 << 30, |m| m / 2),
             target_partitions: 0,
+            time_zone: chrono_tz::Tz::UTC,
         }
     }
 }
 
-/// Build the session every command uses.
-pub fn session(opts: &EngineOptions) -> Result<SessionContext> {
+impl EngineOptions {
+    /// The defaults with the config's reporting time zone.
+    pub fn from_config(config: &crate::config::Config) -> EngineOptions {
+        EngineOptions {
+            time_zone: config.reporting_tz(),
+            ..EngineOptions::default()
+        }
+    }
+}
+
+/// The query engine of one command: its async runtime and its DataFusion session,
+/// with opintel's functions registered.
+pub struct Engine {
+    runtime: tokio::runtime::Runtime,
+    ctx: SessionContext,
+}
+
+impl Engine {
+    /// A runtime and a session without tables.
+    pub fn new(opts: &EngineOptions) -> Result<Engine> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(Error::Runtime)?;
+        let ctx = session(opts)?;
+        params::register_local_date(&ctx, opts.time_zone);
+        Ok(Engine { runtime, ctx })
+    }
+
+    /// A runtime and a session over `lake`'s tables, the views bound to `params`.
+    /// `reads` says how the queries about to run read the shared per-line view.
+    pub fn open(
+        opts: &EngineOptions,
+        lake: &Lake,
+        params: &Params,
+        reads: ViewUse,
+    ) -> Result<Engine> {
+        let engine = Engine::new(opts)?;
+        engine.block_on(register_lake(&engine.ctx, lake, params, reads))?;
+        Ok(engine)
+    }
+
+    pub fn ctx(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// Run async work (queries, lake I/O) to completion.
+    pub fn block_on<F: std::future::Future>(&self, work: F) -> F::Output {
+        self.runtime.block_on(work)
+    }
+}
+
+/// Statements queries may run: queries only. DDL, DML, `COPY`, `SET` and the like are
+/// refused before planning, so a KPI file or an analyst's query cannot change the lake
+/// or read outside it.
+pub fn read_only() -> datafusion::execution::context::SQLOptions {
+    datafusion::execution::context::SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+}
+
+/// Register every `*.parquet` of `dir` (a report folder's `kpis/`) as `<schema>.<name>`.
+/// Returns how many tables were registered.
+pub async fn register_parquet_folder(
+    ctx: &SessionContext,
+    schema_name: &str,
+    dir: &std::path::Path,
+) -> Result<usize> {
+    let schema = Arc::new(datafusion::catalog::MemorySchemaProvider::new());
+    let mut n = 0;
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        let mut files: Vec<std::path::PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+            .collect();
+        files.sort();
+        for p in files {
+            let name = p
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let abs = std::path::absolute(&p).map_err(crate::error::io_at(&p))?;
+            let url = ListingTableUrl::parse(abs.to_string_lossy())?;
+            let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+                .with_file_extension(".parquet");
+            let config = ListingTableConfig::new(url)
+                .with_listing_options(options)
+                .infer_schema(&ctx.state())
+                .await?;
+            let table = ListingTable::try_new(config)?;
+            datafusion::catalog::SchemaProvider::register_table(
+                schema.as_ref(),
+                name,
+                Arc::new(table),
+            )?;
+            n += 1;
+        }
+    }
+    if let Some(catalog) = ctx.catalog("datafusion") {
+        catalog.register_schema(schema_name, schema)?;
+    }
+    Ok(n)
+}
+
+/// Register in-memory tables as `<schema>.<name>` (a run's KPI results).
+pub fn register_batches(
+    ctx: &SessionContext,
+    schema_name: &str,
+    tables: &[(
+        String,
+        datafusion::arrow::datatypes::SchemaRef,
+        Vec<datafusion::arrow::record_batch::RecordBatch>,
+    )],
+) -> Result<()> {
+    let schema = Arc::new(datafusion::catalog::MemorySchemaProvider::new());
+    for (name, s, batches) in tables {
+        let table = MemTable::try_new(Arc::clone(s), vec![batches.clone()]).map_err(|e| {
+            Error::query(
+                format!("{schema_name}.{name}"),
+                format!("cannot register its rows: {e}"),
+            )
+        })?;
+        datafusion::catalog::SchemaProvider::register_table(
+            schema.as_ref(),
+            name.clone(),
+            Arc::new(table),
+        )?;
+    }
+    if let Some(catalog) = ctx.catalog("datafusion") {
+        catalog.register_schema(schema_name, schema)?;
+    }
+    Ok(())
+}
+
+/// Build the session every command uses (through [`Engine`]).
+fn session(opts: &EngineOptions) -> Result<SessionContext> {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
@@ -116,9 +257,7 @@ pub fn session(opts: &EngineOptions) -> Result<SessionContext> {
         )))
         .build_arc()?;
     let config = config.with_extension(Arc::new(memo::Kept::default()));
-    let ctx = SessionContext::new_with_config_rt(config, runtime);
-    params::register_functions(&ctx);
-    Ok(ctx)
+    Ok(SessionContext::new_with_config_rt(config, runtime))
 }
 
 /// Register the lake's tables, `<table>_current` views bound to `params`' as-of
@@ -315,8 +454,7 @@ fn has_parquet(dir: &std::path::Path) -> bool {
 
 /// `file:///abs/dir/` for a folder (listing tables need the trailing slash).
 fn dir_url(dir: &std::path::Path) -> Result<String> {
-    let abs =
-        std::path::absolute(dir).map_err(|e| Error::Data(format!("{}: {e}", dir.display())))?;
+    let abs = std::path::absolute(dir).map_err(crate::error::io_at(dir))?;
     let mut s = abs.to_string_lossy().into_owned();
     if !s.ends_with('/') {
         s.push('/');

@@ -157,13 +157,8 @@ impl Params {
     }
 }
 
-/// Register `local_date(ts)` for the reporting time zone of `ctx`'s run.
-pub(super) fn register_functions(ctx: &SessionContext) {
-    register_local_date(ctx, Tz::UTC);
-}
-
-/// (Re)register `local_date` for a reporting time zone.
-pub fn register_local_date(ctx: &SessionContext, tz: Tz) {
+/// Register `local_date(ts)`: the date of a timestamp in the reporting time zone.
+pub(super) fn register_local_date(ctx: &SessionContext, tz: Tz) {
     let fun = Arc::new(
         move |args: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> {
             let to_date = |us: i64| -> i32 {

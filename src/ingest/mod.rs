@@ -1,42 +1,42 @@
-//! Ingest: export files → validated, de-duplicated rows in the lake (CONTRACT §2–3).
+//! Ingest: export files → validated, de-duplicated rows in the lake (docs/contract.md).
 //!
-//! Files are found, hashed and classified; files already in the lake (same content
-//! hash) are skipped. The rest are read in record batches by a format reader
-//! (`csv`, `ndjson`, `parquet`), validated column by column (`validate`) and written
-//! by the table's sink (`sink`) inside one lake transaction, so the whole ingest
-//! appears at once or not at all. Tables are ingested in parallel, the files of one
-//! table in path order (ties in `updated_at` go to the later file).
+//! [`plan`] finds, hashes and classifies files; files the lake already holds (same
+//! content hash) are skipped. [`read_file`] reads the rest in record batches with a
+//! format reader (`csv`, `ndjson`, `parquet`), validates them column by column
+//! (`validate`) and hands valid rows and rejects to a [`RowSink`]. This module does not
+//! know where rows are stored: the lake implements the sink, and the `app` layer runs
+//! the tables in parallel inside one lake transaction.
 //!
 //! For every file: rows read = accepted + rejected + duplicates. A bad row is a
 //! reject with its line, raw text and reason; a bad file (unknown table, missing
 //! required column, unreadable) is reported and skipped while every other file goes on.
 
 pub(crate) mod csv;
+#[doc(hidden)]
+pub mod fuzzing;
 pub(crate) mod ndjson;
 pub(crate) mod parquet;
 pub(crate) mod raw;
 mod report;
-mod sink;
 pub(crate) mod source;
 pub(crate) mod timestamp;
 pub(crate) mod validate;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use datafusion::arrow::record_batch::RecordBatch;
 
 use crate::config::{Config, parse_tz};
 use crate::contract::TableSpec;
 use crate::error::Result;
-use crate::lake::{Lake, SourceRecord, Txn};
+use crate::progress::Shared;
 
+pub use raw::Reject;
 use raw::{ColumnMap, RawBatch};
 pub use report::{FileReport, FileStatus, IngestReport, TableSummary, group};
-use sink::TableSink;
-use source::{Format, SourceFile};
+use source::Format;
+pub use source::SourceFile;
 use timestamp::TsParser;
 use validate::Validator;
 
@@ -62,11 +62,18 @@ impl FileProblem {
     }
 }
 
-/// A file waiting to be ingested: its place in the report, how to read it, its hash.
-struct Pending {
-    index: usize,
-    src: SourceFile,
-    hash: String,
+/// A file to be read: its place in the plan's reports, how to read it, its hash.
+pub struct Pending {
+    pub index: usize,
+    pub src: SourceFile,
+    pub hash: String,
+}
+
+impl Pending {
+    /// The canonical table the file belongs to.
+    pub fn table(&self) -> &'static TableSpec {
+        self.src.table
+    }
 }
 
 /// A reader of one file's rows.
@@ -79,21 +86,44 @@ pub(crate) trait RowSource: Send {
     fn next_batch(&mut self) -> Result<Option<RawBatch>, FileProblem>;
 }
 
-/// Ingest `paths` (files or folders) into `lake` in one transaction.
-pub fn ingest(
+/// Where a file's validated rows go (the lake implements it).
+pub trait RowSink {
+    /// Rows refused by validation, with their reasons; `source` names the file.
+    fn reject(&mut self, source: &str, rejects: &[Reject]) -> Result<()>;
+    /// Valid rows in the canonical schema.
+    fn write(&mut self, source: &str, batch: RecordBatch) -> Result<Written>;
+}
+
+/// What a sink did with one batch of valid rows.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Written {
+    /// Rows kept; some may turn out to be duplicates when the sink finishes.
+    pub accepted: u64,
+    /// Newest value of the table's time column among them (µs).
+    pub newest: Option<i64>,
+}
+
+/// What an ingest will do: a report for every file found, and the files to read,
+/// grouped by table (in path order within a table; biggest tables first).
+pub struct Plan {
+    pub reports: Vec<FileReport>,
+    pub groups: Vec<Vec<Pending>>,
+    /// Bytes of the files to read.
+    pub bytes: u64,
+}
+
+/// Find the export files under `paths`, classify them and decide which to read.
+/// `known` says, for a content hash, which file the lake already holds with it.
+pub fn plan(
     config: &Config,
-    lake: &Lake,
     paths: &[PathBuf],
-    show_progress: bool,
-) -> Result<IngestReport> {
-    let started = Instant::now();
+    known: &dyn Fn(&str) -> Option<String>,
+) -> Result<Plan> {
     let files = source::discover(paths)?;
-    let known = lake.ingested_files()?;
     let mut reports: Vec<FileReport> = Vec::new();
     let mut todo: BTreeMap<&'static str, Vec<Pending>> = BTreeMap::new();
     let mut seen_hashes: HashMap<String, PathBuf> = HashMap::new();
-    let mut total_bytes = 0;
-
+    let mut bytes = 0;
     for path in &files {
         let mut report = FileReport::new(path);
         match source::classify(path, config) {
@@ -117,17 +147,16 @@ pub fn ingest(
                         report.message = format!("cannot read: {e}");
                     }
                     Ok(hash) => {
-                        if let Some(prev) = known.get(&hash) {
+                        if let Some(prev) = known(&hash) {
                             report.status = FileStatus::Skipped;
-                            report.message =
-                                format!("already ingested (same content as {})", prev.path);
+                            report.message = format!("already ingested (same content as {prev})");
                         } else if let Some(prev) = seen_hashes.get(&hash) {
                             report.status = FileStatus::Skipped;
                             report.message =
                                 format!("same content as {} in this run", prev.display());
                         } else {
                             seen_hashes.insert(hash.clone(), path.clone());
-                            total_bytes += src.size;
+                            bytes += src.size;
                             todo.entry(src.table.name).or_default().push(Pending {
                                 index: reports.len(),
                                 src,
@@ -140,125 +169,34 @@ pub fn ingest(
         }
         reports.push(report);
     }
-
-    let bar = if show_progress && total_bytes > 0 {
-        let b = ProgressBar::new(total_bytes);
-        b.set_style(
-            ProgressStyle::with_template(
-                "{spinner} ingest [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {wide_msg}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-        );
-        b
-    } else {
-        ProgressBar::hidden()
-    };
-
-    let txn = lake.begin()?;
-    let txn_id = txn.id();
-    let results: Mutex<Vec<(usize, FileReport)>> = Mutex::new(Vec::new());
-    let first_error: Mutex<Option<crate::error::Error>> = Mutex::new(None);
     // Biggest tables first, so the last one to finish is a small one.
     let mut groups: Vec<Vec<Pending>> = todo.into_values().collect();
     groups.sort_by_key(|files| std::cmp::Reverse(files.iter().map(|f| f.src.size).sum::<u64>()));
-    let queue = Mutex::new(groups.into_iter());
-    let workers = match config.ingest.parallel_files {
-        0 => std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2),
-        n => n,
-    };
-    std::thread::scope(|s| {
-        for _ in 0..workers {
-            s.spawn(|| {
-                loop {
-                    let next = queue.lock().map(|mut q| q.next()).ok().flatten();
-                    let Some(group) = next else { break };
-                    if let Err(e) = ingest_table(config, lake, &txn, group, &bar, &results) {
-                        if let Ok(mut slot) = first_error.lock() {
-                            slot.get_or_insert(e);
-                        }
-                        break;
-                    }
-                }
-            });
-        }
-    });
-    bar.finish_and_clear();
-    if let Some(e) = first_error.into_inner().ok().flatten() {
-        return Err(e);
-    }
-    for (i, r) in results.into_inner().unwrap_or_default() {
-        reports[i] = r;
-    }
-    crate::fault::point("ingest.before_commit");
-    let committed = txn.commit()?;
-    Ok(IngestReport::new(
-        committed.then_some(txn_id),
+    Ok(Plan {
         reports,
-        started.elapsed().as_secs_f64(),
-    ))
+        groups,
+        bytes,
+    })
 }
 
-/// Ingest the files of one table, in order.
-fn ingest_table(
+/// Read one file into `sink`: every row is accepted (handed to the sink) or rejected
+/// with a reason; a problem part-way keeps the rows before it. `progress` advances by
+/// the file's bytes as they are read.
+pub fn read_file(
     config: &Config,
-    lake: &Lake,
-    txn: &Txn,
-    files: Vec<Pending>,
-    bar: &ProgressBar,
-    results: &Mutex<Vec<(usize, FileReport)>>,
-) -> Result<()> {
-    let Some(table) = files.first().map(|f| f.src.table) else {
-        return Ok(());
-    };
-    let mut sink = TableSink::new(txn, table)?;
-    let mut done: Vec<(usize, FileReport, i64, i64)> = Vec::new();
-    for Pending { index, src, hash } in files {
-        bar.set_message(
-            src.path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-        );
-        let first_seq = sink.next_seq();
-        let report = ingest_file(config, txn, &mut sink, &src, &hash, bar)?;
-        done.push((index, report, first_seq, sink.next_seq()));
-    }
-    let dups = sink.finish(lake, txn)?;
-    for (index, mut report, from, to) in done {
-        let d = dups.count_in(from, to);
-        report.duplicates += d;
-        report.accepted -= d;
-        if matches!(
-            report.status,
-            FileStatus::Ingested | FileStatus::Partial | FileStatus::Empty
-        ) {
-            txn.record_source(SourceRecord {
-                hash: report.hash.clone(),
-                path: report.path.clone(),
-                table: table.name.to_string(),
-                rows_read: report.rows_read,
-                accepted: report.accepted,
-                rejected: report.rejected,
-                duplicates: report.duplicates,
-            });
-        }
-        if let Ok(mut r) = results.lock() {
-            r.push((index, report));
-        }
-    }
-    Ok(())
+    file: &Pending,
+    sink: &mut dyn RowSink,
+    progress: &Shared,
+) -> Result<FileReport> {
+    ingest_file(config, sink, &file.src, &file.hash, progress)
 }
 
 fn ingest_file(
     config: &Config,
-    txn: &Txn,
-    sink: &mut TableSink,
+    sink: &mut dyn RowSink,
     src: &SourceFile,
     hash: &str,
-    bar: &ProgressBar,
+    bar: &Shared,
 ) -> Result<FileReport> {
     let mut report = FileReport::new(&src.path);
     report.table = Some(src.table.name.to_string());
@@ -295,10 +233,10 @@ fn ingest_file(
                             .entry(report::reason_pattern(&r.reason))
                             .or_default() += 1;
                     }
-                    sink.reject(txn, &label, &v.rejects)?;
+                    sink.reject(&label, &v.rejects)?;
                 }
                 if let Some(batch) = v.batch {
-                    let w = sink.write(txn, &label, batch)?;
+                    let w = sink.write(&label, batch)?;
                     crate::fault::point("ingest.batch");
                     report.accepted += w.accepted;
                     report.newest = report.newest.max(w.newest);
@@ -346,7 +284,7 @@ impl FileProblem {
 fn open_source(
     config: &Config,
     src: &SourceFile,
-    bar: &ProgressBar,
+    bar: &Shared,
 ) -> Result<Option<Box<dyn RowSource>>, FileProblem> {
     let rows = config.ingest.batch_rows;
     let mapping = src.mapping.as_ref();
@@ -357,7 +295,7 @@ fn open_source(
             return Ok(None);
         }
         let p = parquet::ParquetSource::open(file, src.table, mapping, rows)?;
-        bar.inc(src.size);
+        bar.advance(src.size);
         return Ok(Some(Box::new(p)));
     }
     let input =

@@ -1,4 +1,4 @@
-//! Reader for Parquet files already in canonical shape (CONTRACT §2).
+//! Reader for Parquet files already in canonical shape (docs/contract.md).
 //!
 //! Columns are matched by name like a CSV header, cast to text with arrow's cast kernel
 //! and then validated exactly like every other source, so a Parquet file obeys the

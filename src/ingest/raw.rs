@@ -19,7 +19,7 @@ pub(crate) const MAX_RAW_BYTES: usize = 64 << 10;
 
 /// A row that was refused, with the reason a person can act on.
 #[derive(Debug, Clone)]
-pub(crate) struct Reject {
+pub struct Reject {
     pub line: u64,
     pub raw: String,
     pub reason: String,

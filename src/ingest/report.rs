@@ -163,10 +163,16 @@ impl IngestReport {
     pub fn summary(&self) -> String {
         let mut out = String::new();
         let read: u64 = self.tables.iter().map(|t| t.rows_read).sum();
+        let accepted: u64 = self.tables.iter().map(|t| t.accepted).sum();
+        let rejected: u64 = self.tables.iter().map(|t| t.rejected).sum();
+        let duplicates: u64 = self.tables.iter().map(|t| t.duplicates).sum();
         let _ = writeln!(
             out,
-            "ingested {} rows from {} files in {:.1}s{}",
+            "read {} rows ({} accepted, {} rejected, {} duplicates) from {} files in {:.1}s{}",
             group(read),
+            group(accepted),
+            group(rejected),
+            group(duplicates),
             self.files
                 .iter()
                 .filter(|f| matches!(

@@ -6,7 +6,6 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use indicatif::ProgressBar;
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::config::{Config, SourceMapping, parse_delimiter};
@@ -44,12 +43,12 @@ impl Format {
 
 /// An export file and how to read it.
 #[derive(Debug, Clone)]
-pub(crate) struct SourceFile {
+pub struct SourceFile {
     pub path: PathBuf,
     pub table: &'static TableSpec,
     pub mapping: Option<SourceMapping>,
-    pub format: Format,
-    pub compression: Compression,
+    pub(crate) format: Format,
+    pub(crate) compression: Compression,
     pub delimiter: u8,
     pub size: u64,
 }
@@ -60,14 +59,13 @@ pub(crate) fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for p in paths {
         let meta = std::fs::metadata(p).map_err(|e| {
-            Error::Data(format!(
-                "{}: {}",
-                p.display(),
+            Error::input(
+                p,
                 match e.kind() {
                     io::ErrorKind::NotFound => "no such file or folder".to_string(),
                     _ => e.to_string(),
-                }
-            ))
+                },
+            )
         })?;
         if meta.is_dir() {
             walk(p, &mut out)?;
@@ -209,19 +207,22 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 /// Counts compressed bytes read, for the progress bar.
 struct Counted<R> {
     inner: R,
-    bar: ProgressBar,
+    bar: crate::progress::Shared,
 }
 
 impl<R: Read> Read for Counted<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.bar.inc(n as u64);
+        self.bar.advance(n as u64);
         Ok(n)
     }
 }
 
 /// A decompressing reader over the file's bytes.
-pub(crate) fn open_text(src: &SourceFile, bar: &ProgressBar) -> io::Result<Box<dyn Read + Send>> {
+pub(crate) fn open_text(
+    src: &SourceFile,
+    bar: &crate::progress::Shared,
+) -> io::Result<Box<dyn Read + Send>> {
     let file = File::open(&src.path)?;
     let counted = Counted {
         inner: io::BufReader::with_capacity(1 << 20, file),

@@ -1,4 +1,4 @@
-//! Timestamp parsing for ingest (CONTRACT §2).
+//! Timestamp parsing for ingest (docs/contract.md).
 //!
 //! Without a source mapping, ISO 8601 is accepted: `T` or a space between date and
 //! time, optional seconds and fraction, `Z`, an offset (`+01:00`, `+0100`, `+01`) or

@@ -7,7 +7,13 @@
 //! what the report's definitions and `opintel tables` show. Each query runs alone:
 //! one that fails is reported and the others still publish.
 
+pub mod checks;
+pub mod frame;
+pub mod freshness;
 pub mod output;
+pub mod periods;
+pub mod priority;
+pub mod tiles;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -24,6 +30,7 @@ mod builtin {
     include!(concat!(env!("OUT_DIR"), "/builtin_queries.rs"));
 }
 use builtin::BUILTIN_QUERIES;
+pub use frame::Frame;
 
 /// The built-in data checks (`queries/checks/*.sql`): (name, SQL).
 pub fn builtin_checks() -> &'static [(&'static str, &'static str)] {
@@ -50,6 +57,21 @@ pub struct Header {
     pub chart: Option<String>,
     /// `-- param: name = 1.5` lines: defaults of `$name` in this query.
     pub params: Vec<(String, f64)>,
+    /// `-- tile: <key>` blocks: headline figures computed from this table (`tiles`).
+    pub tiles: Vec<TileDecl>,
+    /// `-- trend: <date column>`: the tiles' weekly values are cut from this run's rows
+    /// by that column instead of running the query once per week.
+    pub trend_by: Option<String>,
+    /// `-- feeds: shipments, order_lines`: the lake tables its figures come from; a
+    /// time chart of it shows the days a late or stale feed leaves incomplete.
+    pub feeds: Vec<String>,
+}
+
+/// A `-- tile: <key>` block of a query header: its indented `name: value` lines.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TileDecl {
+    pub key: String,
+    pub fields: Vec<(String, String)>,
 }
 
 /// One KPI query.
@@ -98,6 +120,29 @@ pub fn parse_header(sql: &str) -> Header {
                 current = None;
                 continue;
             }
+            if key == "tile" {
+                h.tiles.push(TileDecl {
+                    key: value.trim().to_string(),
+                    fields: Vec::new(),
+                });
+                current = Some(key);
+                continue;
+            }
+            if key == "trend" {
+                h.trend_by = Some(value.trim().to_string());
+                current = None;
+                continue;
+            }
+            if key == "feeds" {
+                h.feeds = value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|f| !f.is_empty())
+                    .map(str::to_string)
+                    .collect();
+                current = None;
+                continue;
+            }
             if ["title", "description", "grain", "columns", "chart"].contains(&key.as_str()) {
                 let value = value.trim().to_string();
                 match key.as_str() {
@@ -126,6 +171,12 @@ pub fn parse_header(sql: &str) -> Header {
                     last.1.push_str(text);
                 }
             }
+            Some("tile") if continuation => {
+                if let (Some(t), Some((k, v))) = (h.tiles.last_mut(), text.split_once(':')) {
+                    t.fields
+                        .push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+                }
+            }
             Some("description") if continuation => {
                 h.description.push(' ');
                 h.description.push_str(text);
@@ -144,15 +195,62 @@ pub fn parse_header(sql: &str) -> Header {
     h
 }
 
-/// The built-in queries plus those in `user_dir` (same name overrides).
+/// The built-in KPI queries plus those in `user_dir` (same name overrides).
 pub fn catalogue(user_dir: Option<&Path>) -> Result<Vec<Query>> {
-    let mut queries: Vec<Query> = BUILTIN_QUERIES
+    if let Some(dir) = user_dir
+        && !dir.is_dir()
+    {
+        return Err(Error::input(
+            dir,
+            "the queries folder does not exist (set by `queries` in the config or --queries)",
+        ));
+    }
+    load(BUILTIN_QUERIES, user_dir)
+}
+
+/// Check the config's keys that name things the queries define: `[params]` must be
+/// parameters some query declares (`-- param:`), `[report.tiles.<key>]` declared tiles.
+pub fn check_config(
+    config: &crate::config::Config,
+    queries: &[&Query],
+    tiles: &[tiles::TileDef],
+) -> Result<()> {
+    let declared: std::collections::BTreeSet<&str> = queries
+        .iter()
+        .flat_map(|q| q.header.params.iter().map(|(n, _)| n.as_str()))
+        .collect();
+    for key in config.params.keys() {
+        if !declared.contains(key.as_str()) {
+            return Err(Error::setting(
+                format!("params.{key}"),
+                format!(
+                    "no query declares a parameter {key:?}{}",
+                    crate::config::did_you_mean(key, declared.iter().copied())
+                ),
+            ));
+        }
+    }
+    tiles::check_config(tiles, config)
+}
+
+/// The report's derived tables (`queries/report/`: they read this run's `kpi.*`
+/// tables), plus `<user_dir>/report/*.sql`.
+pub fn report_queries(user_dir: Option<&Path>) -> Result<Vec<Query>> {
+    load(
+        builtin::BUILTIN_REPORT,
+        user_dir.map(|d| d.join("report")).as_deref(),
+    )
+}
+
+/// Built-in queries plus the `.sql` files of `user_dir` (when it exists), by name.
+pub(crate) fn load(builtins: &[(&str, &str)], user_dir: Option<&Path>) -> Result<Vec<Query>> {
+    let mut queries: Vec<Query> = builtins
         .iter()
         .map(|(name, sql)| Query::parse(name, sql, Origin::BuiltIn))
         .collect();
-    if let Some(dir) = user_dir {
+    if let Some(dir) = user_dir.filter(|d| d.is_dir()) {
         let entries = std::fs::read_dir(dir)
-            .map_err(|e| Error::Config(format!("queries folder {}: {e}", dir.display())))?;
+            .map_err(|e| Error::input(dir, format!("cannot read the queries folder: {e}")))?;
         let mut files: Vec<PathBuf> = entries
             .flatten()
             .map(|e| e.path())
@@ -166,10 +264,10 @@ pub fn catalogue(user_dir: Option<&Path>) -> Result<Vec<Query>> {
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default();
             if !valid_name(&name) {
-                return Err(Error::Config(format!(
-                    "{}: query names may only use a-z, 0-9 and _ (they become table and file names)",
-                    path.display()
-                )));
+                return Err(Error::input(
+                    &path,
+                    "query names may only use a-z, 0-9 and _ (they become table and file names)",
+                ));
             }
             let q = Query::parse(&name, &sql, Origin::User(path));
             match queries.iter_mut().find(|x| x.name == name) {
@@ -180,6 +278,31 @@ pub fn catalogue(user_dir: Option<&Path>) -> Result<Vec<Query>> {
     }
     queries.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(queries)
+}
+
+/// The `kpi.<name>` tables a query reads (from its text).
+pub fn kpi_tables_read(sql: &str) -> Vec<String> {
+    let lower = sql.to_ascii_lowercase();
+    let mut out: Vec<String> = lower
+        .match_indices("kpi.")
+        .filter(|(i, _)| {
+            *i == 0
+                || !lower[..*i]
+                    .chars()
+                    .next_back()
+                    .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        })
+        .map(|(i, _)| {
+            lower[i + 4..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect::<String>()
+        })
+        .filter(|n| !n.is_empty())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 fn valid_name(name: &str) -> bool {
@@ -208,30 +331,55 @@ impl KpiResult {
     }
 }
 
-/// Run one query with the run's parameters bound.
+/// Run one query file with the run's parameters (and its header's defaults) bound.
 pub async fn run_query(
     ctx: &SessionContext,
     query: &Query,
     params: &Params,
 ) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-    let err = |e: datafusion::error::DataFusionError| Error::Query {
-        name: query.name.clone(),
-        message: e.to_string(),
-    };
-    // Read-only like `opintel sql`: a KPI file cannot write or create anything.
+    let params = params.with_defaults(&query.header.params);
+    run_sql(ctx, &query.name, &query.sql, &params).await
+}
+
+/// Run one read-only statement (`name` for messages) with `params` bound; string
+/// views and unsigned counts come back as plain types (see [`plain_types`]).
+pub async fn run_sql(
+    ctx: &SessionContext,
+    name: &str,
+    sql: &str,
+    params: &Params,
+) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    let err = |e: datafusion::error::DataFusionError| Error::query(name, explain_refusal(&e));
+    // Read-only: a KPI file or an analyst's query cannot write or create anything.
     let df = ctx
-        .sql_with_options(&query.sql, crate::sql::read_only())
+        .sql_with_options(sql, crate::engine::read_only())
         .await
         .map_err(err)?;
-    let params = params.with_defaults(&query.header.params);
     let df = df.with_param_values(params.values()).map_err(err)?;
     let schema = std::sync::Arc::clone(df.schema().inner());
     let batches = df.collect().await.map_err(err)?;
     plain_types(schema, batches)
 }
 
+/// DataFusion's refusals, said for people.
+fn explain_refusal(e: &datafusion::error::DataFusionError) -> String {
+    let m = e.to_string();
+    if m.contains("DDL not supported") {
+        format!(
+            "queries are read-only: statements that create, change or drop tables or views are refused ({m})"
+        )
+    } else if m.contains("DML not supported") {
+        format!("queries are read-only: INSERT, UPDATE, DELETE and COPY are refused ({m})")
+    } else if m.contains("Statement not supported") {
+        format!("queries are read-only: only SELECT (and WITH, EXPLAIN) is allowed ({m})")
+    } else {
+        m
+    }
+}
+
 /// KPI tables are for people and every tool: string views become plain strings and
-/// unsigned counts (e.g. `row_number()`) signed 64-bit integers.
+/// unsigned counts (e.g. `row_number()`) signed 64-bit integers; the schema is the
+/// batches' own.
 pub fn plain_types(
     schema: SchemaRef,
     batches: Vec<RecordBatch>,
@@ -244,19 +392,32 @@ pub fn plain_types(
         }
         _ => None,
     };
+    // DataFusion's planned schema can disagree with its batches on nullability (window
+    // functions): the table takes the batches' word for it.
     if schema
         .fields()
         .iter()
         .all(|f| plain(f.data_type()).is_none())
+        && batches
+            .iter()
+            .all(|b| b.schema().fields() == schema.fields())
     {
         return Ok((schema, batches));
     }
     let fields: Vec<Field> = schema
         .fields()
         .iter()
-        .map(|f| match plain(f.data_type()) {
-            Some(t) => f.as_ref().clone().with_data_type(t),
-            None => f.as_ref().clone(),
+        .enumerate()
+        .map(|(i, f)| {
+            let nullable = f.is_nullable()
+                || batches
+                    .iter()
+                    .any(|b| b.schema().fields().get(i).is_some_and(|x| x.is_nullable()));
+            let f = f.as_ref().clone().with_nullable(nullable);
+            match plain(f.data_type()) {
+                Some(t) => f.with_data_type(t),
+                None => f,
+            }
         })
         .collect();
     let out_schema =
@@ -280,32 +441,112 @@ pub fn plain_types(
 pub async fn run_all(ctx: &SessionContext, queries: &[Query], params: &Params) -> Vec<KpiResult> {
     let mut out = Vec::with_capacity(queries.len());
     for q in queries {
-        let started = Instant::now();
-        crate::fault::point("run.query");
-        let (schema, outcome) = match run_query(ctx, q, params).await {
-            Ok((schema, batches)) => (schema, Ok(batches)),
-            Err(Error::Query { message, .. }) => (empty_schema(), Err(message)),
-            Err(other) => (empty_schema(), Err(other.to_string())),
-        };
-        let seconds = started.elapsed().as_secs_f64();
-        match &outcome {
-            Ok(b) => {
-                tracing::info!(query = %q.name, rows = b.iter().map(|b| b.num_rows()).sum::<usize>(), seconds, "query done")
-            }
-            Err(e) => tracing::error!(query = %q.name, error = %e, "query failed"),
-        }
-        out.push(KpiResult {
-            query: q.clone(),
-            schema,
-            outcome,
-            seconds,
-        });
+        let params = params.with_defaults(&q.header.params);
+        out.push(run_one(ctx, q, &q.sql, &params).await);
     }
     out
 }
 
+/// Run `sql` as the table of `query` (whose header documents it); a failure is kept
+/// as the result's error.
+pub async fn run_one(ctx: &SessionContext, query: &Query, sql: &str, params: &Params) -> KpiResult {
+    let started = Instant::now();
+    crate::fault::point("run.query");
+    let (schema, outcome) = match run_sql(ctx, &query.name, sql, params).await {
+        Ok((schema, batches)) => (schema, Ok(batches)),
+        Err(Error::Query { message, .. }) => (empty_schema(), Err(message)),
+        Err(other) => (empty_schema(), Err(other.to_string())),
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    match &outcome {
+        Ok(b) => {
+            tracing::info!(query = %query.name, rows = b.iter().map(|b| b.num_rows()).sum::<usize>(), seconds, "query done")
+        }
+        Err(e) => tracing::error!(query = %query.name, error = %e, "query failed"),
+    }
+    KpiResult {
+        query: query.clone(),
+        schema,
+        outcome,
+        seconds,
+    }
+}
+
 fn empty_schema() -> SchemaRef {
     std::sync::Arc::new(Schema::empty())
+}
+
+/// `docs/kpis.md`: every built-in KPI, report table, tile and data check, from the
+/// query headers (a test keeps the file in sync; `UPDATE_DOCS=1` rewrites it).
+pub fn markdown_reference() -> Result<String> {
+    let mut out = String::from(
+        "# KPI definitions\n\nGenerated from the headers of the query files (`queries/`): each KPI is one SQL file, \
+         and what it means is written at its top. A file of the same name in your queries folder replaces a \
+         built-in one. Parameters (`$as_of`, `$window_start`, `$window_end` …) are bound by the engine; \
+         end(D) is the last microsecond of the as-of date D in the reporting time zone, and the window is the \
+         W days (default 28) ending on D.\n\n## KPIs\n\n",
+    );
+    let kpis = catalogue(None)?;
+    let section = |out: &mut String, q: &Query| {
+        let h = &q.header;
+        out.push_str(&format!(
+            "### `{}` — {}\n\n{}\n\nGrain: {}.\n\n",
+            q.name, h.title, h.description, h.grain
+        ));
+        if !h.columns.is_empty() {
+            out.push_str("| column | meaning |\n|---|---|\n");
+            for (c, m) in &h.columns {
+                out.push_str(&format!("| `{c}` | {} |\n", m.replace('|', "\\|")));
+            }
+            out.push('\n');
+        }
+        if !h.params.is_empty() {
+            let p: Vec<String> = h
+                .params
+                .iter()
+                .map(|(n, v)| format!("`{n}` = {v}"))
+                .collect();
+            out.push_str(&format!(
+                "Parameters (override in `[params]`): {}.\n\n",
+                p.join(", ")
+            ));
+        }
+    };
+    for q in &kpis {
+        section(&mut out, q);
+    }
+    out.push_str("## Tiles\n\nThe report's headline figures, declared in the KPI headers above (`-- tile:` blocks) and computed into the `tiles` table for the window, the previous window and each of the last weeks.\n\n| tile | title | from | value | target | watch from |\n|---|---|---|---|---|---|\n");
+    for t in tiles::declared(&kpis)? {
+        let value = match &t.formula {
+            tiles::Formula::Ratio {
+                numerator,
+                denominator,
+            } => format!("{numerator} / {denominator}"),
+            tiles::Formula::Value { value, .. } => value.clone(),
+        };
+        let n = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
+        out.push_str(&format!(
+            "| `{}` | {} | `{}` | `{}` | {} | {} |\n",
+            t.key,
+            t.title,
+            t.source,
+            value.replace('|', "\\|"),
+            n(t.target),
+            n(t.warn)
+        ));
+    }
+    out.push_str("\n## The report's tables\n\nDerived from this run's KPI tables (`kpi.<name>`) for the page; in `kpis/` like every KPI.\n\n");
+    for q in &report_queries(None)? {
+        section(&mut out, q);
+    }
+    out.push_str("## Data checks\n\nEach returns the rows that break its rule (none = pass).\n\n");
+    for q in &checks::catalogue(None)? {
+        out.push_str(&format!(
+            "- `{}` — {}: {}\n",
+            q.name, q.header.title, q.header.description
+        ));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

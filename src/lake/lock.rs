@@ -40,15 +40,17 @@ impl LakeLock {
                         let mut holder = String::new();
                         let _ = file.read_to_string(&mut holder);
                         let holder = holder.trim();
-                        return Err(Error::Locked(format!(
-                            "{} is held by {} (use --wait to wait for it)",
-                            path.display(),
-                            if holder.is_empty() {
-                                "another process"
-                            } else {
-                                holder
-                            }
-                        )));
+                        return Err(Error::Locked {
+                            holder: format!(
+                                "{} is held by {} (use --wait to wait for it)",
+                                path.display(),
+                                if holder.is_empty() {
+                                    "another process"
+                                } else {
+                                    holder
+                                }
+                            ),
+                        });
                     }
                     std::thread::sleep(Duration::from_millis(200));
                 }

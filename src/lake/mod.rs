@@ -26,6 +26,7 @@
 
 mod index;
 mod lock;
+mod sink;
 mod txn;
 mod writer;
 
@@ -39,6 +40,7 @@ use crate::error::{Error, Result, io_at};
 
 pub use index::{Duplicates, IdSpill};
 pub use lock::LakeLock;
+pub use sink::TableSink;
 pub use txn::Txn;
 pub use writer::{PartitionedWriter, RejectWriter, rejects_schema, writer_properties};
 
@@ -99,6 +101,30 @@ impl Lake {
         &self.root
     }
 
+    /// Whether a lake exists here (a folder with the lake's records or tables).
+    pub fn exists(&self) -> bool {
+        self.root.is_dir()
+            && (self.meta().is_dir()
+                || crate::contract::TABLES
+                    .iter()
+                    .any(|t| self.table_dir(t.name).is_dir()))
+    }
+
+    /// The newest date any event or order-line partition holds (UTC), if any.
+    pub fn latest_data_date(&self) -> Option<chrono::NaiveDate> {
+        crate::contract::TABLES
+            .iter()
+            .filter(|t| t.kind != crate::contract::TableKind::Master)
+            .filter_map(|t| fs::read_dir(self.table_dir(t.name)).ok())
+            .flat_map(|entries| entries.flatten())
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let date = name.strip_prefix(&format!("{}=", crate::contract::PARTITION_COLUMN))?;
+                chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()
+            })
+            .max()
+    }
+
     pub fn table_dir(&self, table: &str) -> PathBuf {
         self.root.join(table)
     }
@@ -138,8 +164,10 @@ impl Lake {
                 continue;
             }
             let text = fs::read_to_string(&path).map_err(io_at(&path))?;
-            let rec: LogRecord = serde_json::from_str(&text)
-                .map_err(|e| Error::Data(format!("{}: corrupt log record: {e}", path.display())))?;
+            let rec: LogRecord = serde_json::from_str(&text).map_err(|e| Error::Lake {
+                path: path.clone(),
+                message: format!("corrupt log record: {e}"),
+            })?;
             records.push(rec);
         }
         records.sort_by_key(|r| r.txn);
@@ -184,8 +212,9 @@ impl Lake {
             let record = self.log_dir().join(txn_file_name(id, ".json"));
             if record.is_file() {
                 let text = fs::read_to_string(&record).map_err(io_at(&record))?;
-                let rec: LogRecord = serde_json::from_str(&text).map_err(|e| {
-                    Error::Data(format!("{}: corrupt log record: {e}", record.display()))
+                let rec: LogRecord = serde_json::from_str(&text).map_err(|e| Error::Lake {
+                    path: record.clone(),
+                    message: format!("corrupt log record: {e}"),
                 })?;
                 tracing::warn!(
                     txn = id,

@@ -32,7 +32,7 @@ use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties}
 use super::{Duplicates, Txn};
 use crate::contract::{INGEST_SEQ, PARTITION_COLUMN, TableSpec};
 use crate::error::{Error, Result, io_at};
-use crate::ingest::raw::Reject;
+use crate::ingest::Reject;
 
 /// Bytes that the open partition writers of every table may buffer together.
 pub const BUFFER_BUDGET: usize = 256 << 20;
@@ -112,11 +112,9 @@ impl PartitionedWriter {
             .column(self.time_index)
             .as_any()
             .downcast_ref::<TimestampMicrosecondArray>()
-            .ok_or_else(|| {
-                Error::Data(format!(
-                    "{}: time column is not a timestamp",
-                    self.table.name
-                ))
+            .ok_or_else(|| Error::Lake {
+                path: self.table.name.into(),
+                message: "the time column is not a timestamp".into(),
             })?;
         let first = day_of(times.value(0));
         if times.values().iter().all(|&t| day_of(t) == first) {
@@ -273,7 +271,10 @@ fn seq_column(batch: &RecordBatch) -> Result<&Int64Array> {
     batch
         .column_by_name(INGEST_SEQ)
         .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
-        .ok_or_else(|| Error::Data("lake batch without _ingest_seq".into()))
+        .ok_or_else(|| Error::Lake {
+            path: INGEST_SEQ.into(),
+            message: "a lake batch without its sequence column".into(),
+        })
 }
 
 /// Rewrite a staged file without the duplicate rows (or drop it when none remain).

@@ -20,6 +20,8 @@ pub const MUTED: RGBColor = RGBColor(96, 108, 122);
 pub const GRID: RGBColor = RGBColor(228, 231, 235);
 pub const BREACH: RGBColor = RGBColor(183, 28, 28);
 pub const TARGET: RGBColor = RGBColor(96, 108, 122);
+/// The background of days whose data is still incomplete.
+pub const PROVISIONAL: RGBColor = RGBColor(241, 236, 226);
 /// Bars that group "the rest".
 pub const OTHER: RGBColor = RGBColor(160, 166, 175);
 

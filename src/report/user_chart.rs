@@ -18,8 +18,8 @@ use chrono::NaiveDate;
 
 use super::chart::{self, Chart, HBars, Lines, StackedBars};
 use super::format;
-use super::frame::Frame;
 use crate::error::{Error, Result};
+use crate::kpi::frame::Frame;
 
 /// A parsed `-- chart:` line.
 #[derive(Debug, Clone, PartialEq)]
@@ -84,6 +84,7 @@ pub fn render(
     spec: &Spec,
     f: &Frame,
     top_n: usize,
+    provisional_from: Option<NaiveDate>,
 ) -> Result<Chart> {
     let cols = f.columns();
     for c in std::iter::once(&spec.x)
@@ -91,10 +92,13 @@ pub fn render(
         .chain(spec.series.iter())
     {
         if !cols.contains(c) {
-            return Err(Error::Data(format!(
-                "chart: the result has no column {c:?} (it has {})",
-                cols.join(", ")
-            )));
+            return Err(Error::Chart {
+                name: name.to_string(),
+                message: format!(
+                    "the result has no column {c:?} (it has {})",
+                    cols.join(", ")
+                ),
+            });
         }
     }
     let xs = f.text(&spec.x);
@@ -121,11 +125,9 @@ pub fn render(
             for (i, x) in xs.iter().enumerate() {
                 let Some(x) = x else { continue };
                 let d = NaiveDate::parse_from_str(x.get(..10).unwrap_or(x), "%Y-%m-%d").map_err(
-                    |_| {
-                        Error::Data(format!(
-                            "chart: line charts need dates on x; {:?} is not a date",
-                            x
-                        ))
+                    |_| Error::Chart {
+                        name: name.to_string(),
+                        message: format!("line charts need dates on x; {x:?} is not a date"),
                     },
                 )?;
                 if let Some(v) = ys[0][i] {
@@ -149,6 +151,7 @@ pub fn render(
                     percent,
                     target: None,
                     y_label: label,
+                    provisional_from,
                 },
             )
         }

@@ -14,6 +14,9 @@ pub struct Lines {
     pub percent: bool,
     pub target: Option<f64>,
     pub y_label: String,
+    /// Days from this date on are incomplete (a late or stale feed): shaded and
+    /// labelled "provisional".
+    pub provisional_from: Option<NaiveDate>,
 }
 
 impl Draw for Lines {
@@ -68,7 +71,8 @@ impl Draw for Lines {
             .label_style(font(12.0, s).color(&theme::MUTED))
             .y_desc(self.y_label.as_str())
             .axis_desc_style(font(12.0, s).color(&theme::MUTED))
-            .x_labels(8)
+            // One label a day at most, so short windows do not repeat a date.
+            .x_labels((span as usize + 1).clamp(2, 8))
             .y_labels(6)
             .x_label_formatter(&|v: &f64| {
                 (x0 + chrono::Duration::days(v.round() as i64))
@@ -84,6 +88,30 @@ impl Draw for Lines {
             })
             .draw()
             .map_err(err)?;
+        if let Some(from) = self.provisional_from.filter(|d| *d <= x1) {
+            // Half a day before the first provisional point, to the right edge.
+            let left = (day(from) - 0.5).max(0.0);
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(left, lo), (span, hi)],
+                    theme::PROVISIONAL.filled(),
+                )))
+                .map_err(err)?;
+            let style =
+                font(11.0, s)
+                    .color(&theme::MUTED)
+                    .pos(plotters::style::text_anchor::Pos::new(
+                        plotters::style::text_anchor::HPos::Right,
+                        plotters::style::text_anchor::VPos::Top,
+                    ));
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    "provisional",
+                    (span, hi - (hi - lo) * 0.01),
+                    style,
+                )))
+                .map_err(err)?;
+        }
         if let Some(t) = self.target {
             let style = ShapeStyle::from(theme::TARGET).stroke_width((1.5 * s) as u32);
             chart

@@ -16,6 +16,7 @@ use plotters::prelude::*;
 pub use bar::{HBars, StackedBars};
 pub use line::Lines;
 
+use super::theme;
 use crate::error::{Error, Result, io_at};
 
 static FONT_REGULAR: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
@@ -67,22 +68,39 @@ pub fn render(
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
-        chart
-            .draw(&root, 1.0)
-            .map_err(|e| Error::Data(format!("chart {name}: {e}")))?;
-        root.present()
-            .map_err(|e| Error::Data(format!("chart {name}: {e}")))?;
+        chart.draw(&root, 1.0).map_err(|e| Error::Chart {
+            name: name.to_string(),
+            message: e.to_string(),
+        })?;
+        root.present().map_err(|e| Error::Chart {
+            name: name.to_string(),
+            message: e.to_string(),
+        })?;
     }
     std::fs::create_dir_all(dir).map_err(io_at(dir))?;
     let tmp = dir.join(format!(".{name}.tmp.png"));
     let path = dir.join(format!("{name}.png"));
     {
-        let root = BitMapBackend::new(&tmp, (size.0 * 2, size.1 * 2)).into_drawing_area();
-        chart
-            .draw(&root, 2.0)
-            .map_err(|e| Error::Data(format!("chart {name}: {e}")))?;
-        root.present()
-            .map_err(|e| Error::Data(format!("chart {name}: {e}")))?;
+        let fail = |e: &dyn std::fmt::Display| Error::Chart {
+            name: name.to_string(),
+            message: e.to_string(),
+        };
+        // The PNG travels alone (mail, slides): it carries its title above the chart.
+        let band = 44;
+        let png = BitMapBackend::new(&tmp, (size.0 * 2, size.1 * 2 + band * 2)).into_drawing_area();
+        png.fill(&WHITE).map_err(|e| fail(&e))?;
+        let (top, root) = png.split_vertically(band * 2);
+        top.draw(&Text::new(
+            title.to_string(),
+            (24, 26),
+            font(17.0, 2.0).color(&theme::TEXT),
+        ))
+        .map_err(|e| fail(&e))?;
+        chart.draw(&root, 2.0).map_err(|e| fail(&e))?;
+        png.present().map_err(|e| Error::Chart {
+            name: name.to_string(),
+            message: e.to_string(),
+        })?;
     }
     std::fs::rename(&tmp, &path).map_err(io_at(&path))?;
     Ok(Chart {

@@ -1,0 +1,498 @@
+//! The nightly job, stage by stage, as the README describes it:
+//!
+//! 1. **ingest** — the given exports into the lake, in one transaction;
+//! 2. **compute** — every KPI as of the date, the feeds' freshness, the tiles and the
+//!    report's derived tables, the priority backtest and the data checks, in one
+//!    session over the lake;
+//! 3. **outputs** — `kpis/<name>.parquet|csv`, `index.html` and `charts/` into a
+//!    staging folder next to the report folder;
+//! 4. **manifest** — `manifest.json`, the record of all of it, written last;
+//! 5. **publish** — the staging folder swapped into place atomically, then `latest`.
+//!
+//! The lake's lock is held from the first stage to the last. Each stage hands the next
+//! a typed value; outcomes map to exit codes in the binary (README, "Operating
+//! opintel").
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDate;
+use datafusion::arrow::datatypes::Schema;
+
+use crate::config::Config;
+use crate::engine::{Engine, EngineOptions, Params, ViewUse};
+use crate::error::{Error, Result, io_at};
+use crate::ingest::{FileStatus, IngestReport};
+use crate::kpi::checks::{self, CheckResult};
+use crate::kpi::freshness::{self, FeedState, Freshness};
+use crate::kpi::tiles::{self, TileDef};
+use crate::kpi::{self, KpiResult, Origin, Query, periods, priority};
+use crate::lake::{Lake, LakeLock};
+use crate::progress::Shared;
+use crate::publish::manifest::{KpiEntry, Manifest, Parameters, Phase, RunStatus, now};
+use crate::publish::{self, Staged};
+use crate::report;
+
+/// What `opintel run` was asked to do, flags and config already merged.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    pub as_of: NaiveDate,
+    /// The report folder to publish.
+    pub out: PathBuf,
+    /// Export files or folders to ingest first.
+    pub inputs: Vec<PathBuf>,
+    /// Wait this long for the lake's lock instead of failing at once.
+    pub wait: Option<Duration>,
+    /// Move `<out parent>/latest` to the new report.
+    pub point_latest: bool,
+    /// The command line, for the manifest.
+    pub command: String,
+    /// Compute only these KPIs (empty: all); the data checks are skipped then.
+    pub only: Vec<String>,
+    /// Write `index.html` and the charts (false: KPI tables and manifest only, and
+    /// the tiles' comparison windows are not computed; freshness still is).
+    pub report: bool,
+}
+
+/// What a run produced.
+pub struct RunOutcome {
+    pub manifest: Manifest,
+    pub out: PathBuf,
+    pub results: Vec<KpiResult>,
+}
+
+/// Phases and warnings, as the stages go.
+#[derive(Default)]
+struct Log {
+    phases: Vec<Phase>,
+    warnings: Vec<String>,
+}
+
+impl Log {
+    fn phase(&mut self, name: &str, since: Instant) {
+        self.phases.push(Phase {
+            name: name.into(),
+            seconds: since.elapsed().as_secs_f64(),
+        });
+    }
+}
+
+/// What the compute stage hands on.
+struct Computed {
+    params: Params,
+    tiles: Vec<TileDef>,
+    /// KPIs, then `tiles`, the report's tables and the backtest.
+    results: Vec<KpiResult>,
+    freshness: Vec<Freshness>,
+    checks: Vec<CheckResult>,
+}
+
+/// The nightly run.
+pub fn run(config: &Config, req: &RunRequest, progress: &Shared) -> Result<RunOutcome> {
+    let started_at = now();
+    let mut log = Log::default();
+    let lock = LakeLock::acquire(&config.lake, req.wait)?;
+    let lake = Lake::open_for_write(&config.lake, &lock)?;
+
+    let ingested = stage_ingest(config, &lake, req, progress, &mut log)?;
+    crate::fault::point("run.after_ingest");
+    let computed = stage_compute(config, &lake, req, &mut log)?;
+    let staged = Staged::new(&req.out)?;
+    stage_outputs(
+        &staged,
+        config,
+        req,
+        &computed,
+        ingested.as_ref(),
+        &started_at,
+        &mut log,
+    )?;
+    let manifest = stage_manifest(
+        &staged, config, req, &lake, started_at, ingested, &computed, log,
+    )?;
+    let out = stage_publish(staged, req)?;
+    drop(lock);
+    Ok(RunOutcome {
+        manifest,
+        out,
+        results: computed.results,
+    })
+}
+
+fn stage_ingest(
+    config: &Config,
+    lake: &Lake,
+    req: &RunRequest,
+    progress: &Shared,
+    log: &mut Log,
+) -> Result<Option<IngestReport>> {
+    if req.inputs.is_empty() {
+        return Ok(None);
+    }
+    let t = Instant::now();
+    let report = super::ingest::ingest(config, lake, &req.inputs, progress)?;
+    log.phase("ingest", t);
+    for f in &report.files {
+        match f.status {
+            FileStatus::Failed => log
+                .warnings
+                .push(format!("file {} was not ingested: {}", f.path, f.message)),
+            FileStatus::Partial => log.warnings.push(format!(
+                "file {} was read only in part: {}",
+                f.path, f.message
+            )),
+            _ => {}
+        }
+    }
+    Ok(Some(report))
+}
+
+fn stage_compute(
+    config: &Config,
+    lake: &Lake,
+    req: &RunRequest,
+    log: &mut Log,
+) -> Result<Computed> {
+    let t = Instant::now();
+    let all = kpi::catalogue(config.queries.as_deref())?;
+    let checks = if req.only.is_empty() {
+        checks::catalogue(config.queries.as_deref())?
+    } else {
+        Vec::new()
+    };
+    let report_queries = kpi::report_queries(config.queries.as_deref())?;
+    // The config's names of parameters and tiles are checked against everything that
+    // declares them, whatever this run computes.
+    let declared: Vec<&Query> = all.iter().chain(&checks).chain(&report_queries).collect();
+    kpi::check_config(config, &declared, &tiles::declared(&all)?)?;
+    let queries = only(all, &req.only)?;
+    let tiles = if req.report {
+        tiles::declared(&queries)?
+    } else {
+        Vec::new()
+    };
+    let params = Params::new(config, req.as_of);
+    // Keep the shared per-line view in memory only if several of these queries read it.
+    let reads = ViewUse::of(queries.iter().chain(&checks).map(|q| q.sql.as_str()));
+    let engine = Engine::open(&EngineOptions::from_config(config), lake, &params, reads)?;
+    log.phase("queries.register_lake", t);
+    let ctx = engine.ctx();
+    let (results, freshness, checks) = engine.block_on(async {
+        let s = Instant::now();
+        let mut results = kpi::run_all(ctx, &queries, &params).await;
+        log.phase("queries.kpis", s);
+        let s = Instant::now();
+        let freshness = freshness::freshness(ctx, config, &params).await?;
+        log.phase("queries.freshness", s);
+        checks::register_results(ctx, &results)?;
+        if req.report {
+            let s = Instant::now();
+            periods::register(
+                ctx,
+                &queries,
+                &tiles,
+                &results,
+                &freshness,
+                &params,
+                config.report.trend_weeks,
+            )
+            .await?;
+            if let Some(sql) = tiles::sql(&tiles) {
+                let q = Query::parse(tiles::TABLE, tiles::HEADER, Origin::BuiltIn);
+                results.push(kpi::run_one(ctx, &q, &sql, &params).await);
+            }
+            // The report's derived tables read this run's KPI tables (`kpi.*`).
+            let present: Vec<&str> = results
+                .iter()
+                .filter(|r| r.outcome.is_ok())
+                .map(|r| r.query.name.as_str())
+                .collect();
+            let ready: Vec<Query> = report_queries
+                .iter()
+                .filter(|q| {
+                    kpi::kpi_tables_read(&q.sql)
+                        .iter()
+                        .all(|t| present.contains(&t.as_str()))
+                })
+                .cloned()
+                .collect();
+            results.extend(kpi::run_all(ctx, &ready, &params).await);
+            log.phase("queries.report_inputs", s);
+        }
+        let s = Instant::now();
+        if let Some(r) = priority_backtest(ctx, &queries, &results, config, &params).await {
+            results.push(r);
+            log.phase("queries.priority_backtest", s);
+        }
+        // The data checks read the lake and this run's tables (`kpi.<name>`).
+        let s = Instant::now();
+        let checks = if checks.is_empty() {
+            Vec::new()
+        } else {
+            checks::register_results(ctx, &results)?;
+            let done = checks::run_checks(ctx, &checks, &params).await;
+            log.phase("queries.checks", s);
+            done
+        };
+        Ok::<_, Error>((results, freshness, checks))
+    })?;
+    log.phase("queries", t);
+    for f in &freshness {
+        match f.state {
+            FeedState::Stale => log.warnings.push(format!(
+                "feed {} is stale: newest data {} is {:.0} h before the end of the as-of date (expected within {:.0} h)",
+                f.table,
+                f.newest.clone().unwrap_or_default(),
+                f.age_hours.unwrap_or(0.0),
+                f.max_age_hours.unwrap_or(0.0)
+            )),
+            FeedState::Missing => log
+                .warnings
+                .push(format!("feed {} has no data up to the as-of date", f.table)),
+            _ => {}
+        }
+        for l in &f.lagging {
+            log.warnings.push(format!(
+                "warehouse {} is late in {}: its newest data ({}) trails the others' by {:.0} h; its latest days are provisional",
+                l.warehouse_id,
+                f.table,
+                l.newest.clone().unwrap_or_default(),
+                l.behind_hours.unwrap_or(0.0)
+            ));
+        }
+    }
+    Ok(Computed {
+        params,
+        tiles,
+        results,
+        freshness,
+        checks,
+    })
+}
+
+/// Only the KPIs named (all when none is).
+fn only(mut queries: Vec<Query>, names: &[String]) -> Result<Vec<Query>> {
+    if names.is_empty() {
+        return Ok(queries);
+    }
+    if let Some(unknown) = names
+        .iter()
+        .find(|n| !queries.iter().any(|q| &q.name == *n))
+    {
+        return Err(Error::setting(
+            "--kpis",
+            format!(
+                "no KPI is called {unknown:?}{}; KPIs: {}",
+                crate::config::did_you_mean(unknown, queries.iter().map(|q| q.name.as_str())),
+                queries
+                    .iter()
+                    .map(|q| q.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    queries.retain(|q| names.contains(&q.name));
+    Ok(queries)
+}
+
+/// Backtest the priority list as of `priority_backtest_days` before the as-of date
+/// (when the list itself was computed), as the `count_priority_backtest` table. A
+/// failure is that table's error; the views are left bound to `params`.
+async fn priority_backtest(
+    ctx: &datafusion::prelude::SessionContext,
+    queries: &[Query],
+    results: &[KpiResult],
+    config: &Config,
+    params: &Params,
+) -> Option<KpiResult> {
+    let horizon = config.priority_backtest_days;
+    let query = queries.iter().find(|q| q.name == priority::QUERY)?;
+    if horizon == 0
+        || !results
+            .iter()
+            .any(|r| r.query.name == priority::QUERY && r.outcome.is_ok())
+    {
+        return None;
+    }
+    let started = Instant::now();
+    let mut earlier = params.clone();
+    earlier.as_of = params.as_of - chrono::Duration::days(i64::from(horizon));
+    let outcome = priority::backtest(ctx, query, &earlier, horizon).await;
+    // Back to the run's own as-of (and its kept view, if it has one).
+    let rebound = crate::engine::bind_views(ctx, params, ViewUse::Once).await;
+    let (schema, outcome) = match (outcome, rebound) {
+        (Ok(e), Ok(())) => match e.to_batch() {
+            Ok((schema, batch)) => (schema, Ok(vec![batch])),
+            Err(err) => (Arc::new(Schema::empty()), Err(err.to_string())),
+        },
+        (Err(err), _) | (_, Err(err)) => (Arc::new(Schema::empty()), Err(err.to_string())),
+    };
+    if let Err(e) = &outcome {
+        tracing::error!(query = priority::BACKTEST_TABLE, error = %e, "backtest failed");
+    }
+    Some(KpiResult {
+        query: Query::parse(
+            priority::BACKTEST_TABLE,
+            priority::BACKTEST_HEADER,
+            Origin::BuiltIn,
+        ),
+        schema,
+        outcome,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// KPI tables as Parquet and CSV, then the page and its charts.
+fn stage_outputs(
+    staged: &Staged,
+    config: &Config,
+    req: &RunRequest,
+    computed: &Computed,
+    ingested: Option<&IngestReport>,
+    started_at: &str,
+    log: &mut Log,
+) -> Result<()> {
+    let t = Instant::now();
+    let kpi_dir = staged.dir.join("kpis");
+    std::fs::create_dir_all(&kpi_dir).map_err(io_at(&kpi_dir))?;
+    for r in &computed.results {
+        match &r.outcome {
+            Ok(batches) => {
+                kpi::output::write_parquet(
+                    &kpi_dir.join(format!("{}.parquet", r.query.name)),
+                    r.schema.clone(),
+                    batches,
+                )?;
+                kpi::output::write_csv(
+                    &kpi_dir.join(format!("{}.csv", r.query.name)),
+                    &r.schema,
+                    batches,
+                )?;
+            }
+            Err(e) => log
+                .warnings
+                .push(format!("KPI {} failed: {e}", r.query.name)),
+        }
+    }
+    for c in &computed.checks {
+        match (&c.error, c.violations) {
+            (Some(e), _) => log
+                .warnings
+                .push(format!("check {} could not run: {e}", c.name)),
+            (None, 0) => {}
+            (None, n) => log
+                .warnings
+                .push(format!("check {} found {n} rows: {}", c.name, c.title)),
+        }
+    }
+    crate::fault::point("run.report");
+    if req.report {
+        let p = &computed.params;
+        report::write(
+            &staged.dir,
+            &report::Inputs {
+                run: report::RunFacts {
+                    as_of: p.as_of.to_string(),
+                    window_start: p.window_start_date().to_string(),
+                    window_days: p.window_days,
+                    time_zone: config.reporting_time_zone.clone(),
+                    started_at: started_at.to_string(),
+                    opintel_version: env!("CARGO_PKG_VERSION").into(),
+                    datafusion_version: datafusion::DATAFUSION_VERSION.into(),
+                },
+                results: &computed.results,
+                tiles: &computed.tiles,
+                freshness: &computed.freshness,
+                ingest: ingested,
+                checks: &computed.checks,
+                config,
+            },
+        )?;
+    }
+    log.phase("report", t);
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn stage_manifest(
+    staged: &Staged,
+    config: &Config,
+    req: &RunRequest,
+    lake: &Lake,
+    started_at: String,
+    ingested: Option<IngestReport>,
+    computed: &Computed,
+    log: Log,
+) -> Result<Manifest> {
+    let kpis: Vec<KpiEntry> = computed
+        .results
+        .iter()
+        .map(|r| KpiEntry {
+            name: r.query.name.clone(),
+            title: r.query.header.title.clone(),
+            origin: match &r.query.origin {
+                Origin::BuiltIn => "built-in".into(),
+                Origin::User(p) => p.display().to_string(),
+            },
+            rows: r.rows(),
+            seconds: r.seconds,
+            parquet: r
+                .outcome
+                .is_ok()
+                .then(|| format!("kpis/{}.parquet", r.query.name)),
+            csv: r
+                .outcome
+                .is_ok()
+                .then(|| format!("kpis/{}.csv", r.query.name)),
+            error: r.outcome.as_ref().err().cloned(),
+        })
+        .collect();
+    let failed_files = ingested.as_ref().map_or(0, |r| r.failed().count());
+    let failed_kpis = kpis.iter().filter(|e| e.error.is_some()).count();
+    let p = &computed.params;
+    let manifest = Manifest {
+        opintel_version: env!("CARGO_PKG_VERSION").into(),
+        datafusion_version: datafusion::DATAFUSION_VERSION.into(),
+        command: req.command.clone(),
+        started_at,
+        finished_at: now(),
+        status: if failed_files + failed_kpis == 0 {
+            RunStatus::Ok
+        } else {
+            RunStatus::Partial
+        },
+        as_of: req.as_of.to_string(),
+        window_days: p.window_days,
+        window_start: p.window_start_date().to_string(),
+        window_end: req.as_of.to_string(),
+        reporting_time_zone: config.reporting_time_zone.clone(),
+        parameters: Parameters {
+            count_tolerance: config.count_tolerance,
+            sla_hours: config.sla_hours.clone(),
+            history_days: config.history_days,
+            priority_backtest_days: config.priority_backtest_days,
+            params: config.params.clone(),
+        },
+        lake: lake.root().display().to_string(),
+        phases: log.phases,
+        ingest: ingested,
+        freshness: computed.freshness.clone(),
+        kpis,
+        checks: computed.checks.clone(),
+        warnings: log.warnings,
+    };
+    let path = staged.dir.join("manifest.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&manifest)? + "\n").map_err(io_at(&path))?;
+    Ok(manifest)
+}
+
+fn stage_publish(staged: Staged, req: &RunRequest) -> Result<PathBuf> {
+    let out = staged.publish()?;
+    crate::fault::point("publish.after_swap");
+    if req.point_latest {
+        publish::point_latest(&out)?;
+    }
+    Ok(out)
+}

@@ -1,0 +1,137 @@
+//! The `opintel` binary: parse the command line, set up logging, resolve flags and the
+//! config file into the library's requests (`resolve`), run one command, print what it
+//! returned (`print`) and exit with its code (`exit`).
+
+mod cli;
+mod exit;
+mod print;
+mod progress;
+mod resolve;
+mod shell;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use cli::{Cli, Command, LogFormat};
+use opintel::app;
+use opintel::error::Result;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default = if cli.quiet { "error" } else { "warn" };
+    let filter = EnvFilter::try_from_env("OPINTEL_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+    match dispatch(&cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("opintel: {}", exit::one_line(&e));
+            ExitCode::from(exit::code_of(&e))
+        }
+    }
+}
+
+/// Run the command; its exit code.
+fn dispatch(cli: &Cli) -> Result<u8> {
+    let progress = progress::for_terminal(cli.quiet);
+    match &cli.command {
+        Command::Generate(a) => {
+            let summary = app::generate::generate(&resolve::generate(a), &progress)?;
+            if !cli.quiet {
+                print::generated(&summary, &a.out);
+            }
+            Ok(exit::OK)
+        }
+        Command::Demo(a) => {
+            let outcome = app::demo::demo(&resolve::demo(a), &progress)?;
+            if !cli.quiet {
+                print::demo(&outcome);
+            }
+            Ok(exit::run_code(&outcome.run.manifest, false, false))
+        }
+        Command::Ingest(a) => {
+            let config = resolve::config(cli, &a.lake, None)?;
+            let report =
+                app::ingest::ingest_command(&config, &a.paths, resolve::wait(&a.write), &progress)?;
+            if let Some(path) = &a.report {
+                print::json_file(path, &report)?;
+            }
+            if !cli.quiet {
+                print!("{}", report.summary());
+            }
+            Ok(exit::ingest_code(&report, a.write.strict))
+        }
+        Command::Run(a) => {
+            let (config, req) = resolve::run(cli, a)?;
+            let outcome = app::run::run(&config, &req, &progress)?;
+            if !cli.quiet {
+                print::run(&outcome);
+            }
+            let stale = print::stale_feeds(&outcome.manifest);
+            if a.fail_on_stale && !stale.is_empty() {
+                eprintln!("opintel: stale or missing feeds: {}", stale.join(", "));
+                return Ok(exit::STALE);
+            }
+            Ok(exit::run_code(&outcome.manifest, a.write.strict, false))
+        }
+        Command::Sql(a) => {
+            let config = resolve::config(cli, &a.lake, None)?;
+            let text = app::sql::query_text(a.sql.as_deref(), a.file.as_deref())?;
+            let session = app::sql::Analyst::open(
+                &config,
+                &resolve::session(&a.as_of, &a.report, &a.params, &text),
+            )?;
+            if !cli.quiet {
+                print::session_note(&session);
+            }
+            let text = if a.explain {
+                format!("EXPLAIN ANALYZE {text}")
+            } else {
+                text
+            };
+            let (schema, batches) = session.query(&text)?;
+            print::result(a.format, a.out.as_deref(), &schema, &batches)?;
+            Ok(exit::OK)
+        }
+        Command::Tables(a) => {
+            let config = resolve::config(cli, &a.lake, None)?;
+            print!(
+                "{}",
+                app::tables::listing(&config, a.report.report.as_deref())?
+            );
+            Ok(exit::OK)
+        }
+        Command::Shell(a) => {
+            let config = resolve::config(cli, &a.lake, None)?;
+            shell::shell(&config, &resolve::session(&a.as_of, &a.report, &[], ""))?;
+            Ok(exit::OK)
+        }
+        Command::Check(a) => {
+            let config = resolve::config(cli, &a.lake, Some(&a.queries))?;
+            let as_of = resolve::as_of_or_latest(&config, &a.as_of, Some(&a.report));
+            let results = app::check::check(&config, as_of, a.report.report.as_deref())?;
+            let failed = print::checks(&results, as_of);
+            Ok(if failed { exit::PARTIAL } else { exit::OK })
+        }
+        Command::EvaluatePriority(a) => {
+            let config = resolve::config(cli, &a.lake, Some(&a.queries))?;
+            let as_of = resolve::as_of_or_latest(&config, &a.as_of, None);
+            let e = app::priority::evaluate(&config, as_of, &a.truth)?;
+            print::evaluation(&e, a.out.as_deref())?;
+            Ok(exit::OK)
+        }
+        Command::BacktestPriority(a) => {
+            let config = resolve::config(cli, &a.lake, Some(&a.queries))?;
+            let e = app::priority::backtest(&config, a.as_of, a.horizon)?;
+            print::evaluation(&e, a.out.as_deref())?;
+            Ok(exit::OK)
+        }
+    }
+}
