@@ -245,6 +245,46 @@ def discover(exports: str, config_path: str) -> tuple[list[Source], list[str]]:
 
 
 # ---------------------------------------------------------------------------------------
+# Reading a lake: opintel's tables are Delta Lake tables (duck_job.py, kpis_polars.py)
+# ---------------------------------------------------------------------------------------
+# The files of one of opintel's tables are the ones its Delta log (`<table>/_delta_log/`)
+# lists at the current version, never a glob of the folder: it can also hold files that are
+# not (or no longer) part of the table (an interrupted ingest's uploads, files `opintel
+# lake optimize` replaced and `vacuum` has not deleted yet). The partition column
+# event_date is not in the files. An opintel lake may be an s3:// URL (credentials and
+# endpoint from the AWS_* variables). The competitors' own lakes (the jobs' `convert`) and
+# an opintel lake of the older layout have no Delta log: there every Parquet file below
+# the table folder is the table. The jobs import deltalake only for a Delta table, so
+# their runs on their own lakes do not pay for it.
+
+# The AWS_* variables handed to the Delta readers as storage options for an s3:// lake.
+S3_ENV = ["AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+          "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ALLOW_HTTP"]
+
+
+def is_url(lake: str) -> bool:
+    return "://" in lake
+
+
+def table_uri(lake: str, table: str) -> str:
+    return f"{lake.rstrip('/')}/{table}" if is_url(lake) else os.path.join(lake, table)
+
+
+def is_delta(lake: str, table: str) -> bool:
+    """Whether `lake/table` is read as a Delta table: always in an s3:// lake (only
+    opintel's lakes are there), in a folder when the table has a `_delta_log`."""
+    return is_url(lake) or os.path.isdir(os.path.join(lake, table, "_delta_log"))
+
+
+def storage_options(lake: str) -> dict[str, str] | None:
+    """Storage options of an s3:// lake (the AWS_* variables that are set, lower-case keys
+    as object_store spells them); None for a folder."""
+    if not lake.startswith("s3://"):
+        return None
+    return {k.lower(): os.environ[k] for k in S3_ENV if os.environ.get(k)}
+
+
+# ---------------------------------------------------------------------------------------
 # The engine jobs' command line and result file (duck_job.py, polars_job.py)
 # ---------------------------------------------------------------------------------------
 

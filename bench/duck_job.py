@@ -6,7 +6,8 @@ wall time, CPU time and peak RSS are measured exactly like opintel's.
         CSV / NDJSON exports -> typed, validated, de-duplicated zstd Parquet lake
         (OUT/<table>/event_date=YYYY-MM-DD/*.parquet, contract schema).
     duck_job.py kpis --lake LAKE --as-of D --out DIR [--threads N] [--window-days 28]
-        the four core KPIs (docs/kpis.md) over a lake (its own or opintel's) ->
+        the four core KPIs (docs/kpis.md) over a lake (its own or opintel's: Delta
+        tables, read through their logs; a folder or an s3:// URL) ->
         DIR/<kpi>.parquet with the contract's columns and types.
     duck_job.py count --lake LAKE --json FILE
         rows per table of a lake (not timed as a phase; for the row-count check).
@@ -333,17 +334,42 @@ ORDER BY warehouse_id, {dim}
 DEFAULT_SLA_HOURS = {"critical": 4.0, "high": 24.0, "medium": 72.0, "low": 168.0}
 
 
+def table_source(con, lake: str, table: str) -> str | None:
+    """A SQL source over the table's data files (without event_date, which the KPIs do not
+    read), or None when it has none. opintel's Delta tables: the files of the current
+    version, from the Delta log (bench/contract.py says why); a local table is read by
+    read_parquet over that list, an s3:// one as deltalake's pyarrow dataset (DuckDB's own
+    S3 reader is an extension it would have to download). Other lakes: every Parquet file
+    below the table folder."""
+    if C.is_delta(lake, table):
+        import deltalake
+
+        try:
+            delta = deltalake.DeltaTable(C.table_uri(lake, table),
+                                         storage_options=C.storage_options(lake))
+            files = delta.file_uris()
+        except deltalake.exceptions.TableNotFoundError:
+            return None
+        if files and C.is_url(lake):
+            con.register(f"delta_{table}", delta.to_pyarrow_dataset())
+            return f"delta_{table}"
+    else:
+        files = sorted(glob.glob(os.path.join(glob.escape(os.path.join(lake, table)), "**",
+                                              "*.parquet"), recursive=True))
+    if not files:
+        return None
+    return f"read_parquet([{', '.join(lit(f) for f in files)}], hive_partitioning = false)"
+
+
 def lake_view(con, lake: str, table: str) -> str:
     """Create view `table` over the lake's Parquet files; return the tie-break column."""
-    files = sorted(glob.glob(os.path.join(glob.escape(os.path.join(lake, table)), "**",
-                                          "*.parquet"), recursive=True))
+    src = table_source(con, lake, table)
     fields = C.TABLES[table].fields
-    if not files:
+    if src is None:
         types = {C.STR: "VARCHAR", C.DEC: "DOUBLE", C.TS: "TIMESTAMPTZ"}
         cols = ", ".join(f"CAST(NULL AS {types[f.type]}) AS {q(f.name)}" for f in fields)
         con.execute(f"CREATE VIEW {table} AS SELECT {cols}, 0 AS _seq LIMIT 0")
         return "_seq"
-    src = f"read_parquet([{', '.join(lit(f) for f in files)}], hive_partitioning = false)"
     names = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()}
     seq = "_ingest_seq" if "_ingest_seq" in names else "0"
     con.execute(f"CREATE VIEW {table} AS SELECT {', '.join(q(f.name) for f in fields)}, "
@@ -391,14 +417,9 @@ def count(args) -> dict:
     con = connect(args.threads)
     out = {}
     for t in C.TABLES:
-        files = glob.glob(os.path.join(glob.escape(os.path.join(args.lake, t)), "**",
-                                       "*.parquet"), recursive=True)
-        if files:
-            out[t] = con.execute(
-                "SELECT count(*) FROM read_parquet($f, hive_partitioning = false)",
-                {"f": files}).fetchone()[0]
-        else:
-            out[t] = 0
+        src = table_source(con, args.lake, t)
+        # fetchall, not fetchone: a result left open would block the next register().
+        out[t] = con.execute(f"SELECT count(*) FROM {src}").fetchall()[0][0] if src else 0
     return out
 
 

@@ -1,8 +1,9 @@
 """The four core KPIs of docs/kpis.md in Polars expressions (lazy, one query plan each).
 
 Written for the benchmark from the contract's text; it shares no code with opintel or
-with the DuckDB reference. Input: a lake (`LAKE/<table>/**/*.parquet`: opintel's, or one
-written by polars_job.py / duck_job.py). Output: one Polars DataFrame per KPI with the
+with the DuckDB reference. Input: a lake (opintel's, whose tables are Delta tables read
+through their logs, a folder or an s3:// URL; or one written by polars_job.py /
+duck_job.py, `LAKE/<table>/**/*.parquet`). Output: one Polars DataFrame per KPI with the
 contract's columns in the contract's order and types (Date, Int64, Float64, String).
 
 Readings of the contract (the same as opintel's README "Readings of the contract"):
@@ -25,6 +26,8 @@ import os
 
 import polars as pl
 
+import contract as C  # bench/contract.py: how a lake's tables are found (Delta or not)
+
 DEFAULT_SLA_HOURS = {"critical": 4.0, "high": 24.0, "medium": 72.0, "low": 168.0}
 US_PER_HOUR = 3_600_000_000.0
 
@@ -35,12 +38,16 @@ LAST_BUCKET = "30d+"
 
 def scan(lake: str, table: str, columns: list[str]) -> pl.LazyFrame:
     """The table's Parquet files as a LazyFrame with `columns` plus `_seq` (ingest order
-    where the lake records it, else 0)."""
-    files = sorted(glob.glob(os.path.join(glob.escape(os.path.join(lake, table)), "**",
-                                          "*.parquet"), recursive=True))
-    if not files:
-        raise SystemExit(f"{lake}/{table}: no Parquet files")
-    lf = pl.scan_parquet(files, hive_partitioning=False)
+    where the lake records it, else 0). One of opintel's Delta tables is scanned through
+    its log (the files of the current version only; bench/contract.py says why)."""
+    if C.is_delta(lake, table):
+        lf = pl.scan_delta(C.table_uri(lake, table), storage_options=C.storage_options(lake))
+    else:
+        files = sorted(glob.glob(os.path.join(glob.escape(os.path.join(lake, table)), "**",
+                                              "*.parquet"), recursive=True))
+        if not files:
+            raise SystemExit(f"{lake}/{table}: no Parquet files")
+        lf = pl.scan_parquet(files, hive_partitioning=False)
     names = lf.collect_schema().names()
     seq = pl.col("_ingest_seq") if "_ingest_seq" in names else pl.lit(0, pl.Int64)
     return lf.select(*columns, seq.alias("_seq"))

@@ -7,7 +7,8 @@ wall time, CPU time and peak RSS are measured exactly like opintel's.
         -> sink_parquet (zstd level 1, Hive partitions by the UTC date of the table's
         main timestamp), the contract's schema (Datetime µs UTC, Float64, String).
     polars_job.py kpis --lake LAKE --as-of D --out DIR [--threads N] [--window-days 28]
-        the four core KPIs (bench/kpis_polars.py) -> DIR/<kpi>.parquet.
+        the four core KPIs (bench/kpis_polars.py) -> DIR/<kpi>.parquet (opintel's lake:
+        Delta tables, scanned through their logs; a folder or an s3:// URL).
 
 The validation rules are those of bench/contract.py, the same as duck_job.py's; see
 that file's docstring. Polars' thread pool is sized by POLARS_MAX_THREADS, which must

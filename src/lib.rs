@@ -6,7 +6,8 @@
 //!
 //! | layer | what it holds | what it may not know |
 //! |---|---|---|
-//! | `error`, `fault`, `progress` | the error type; crash points for tests; progress callbacks | anything else |
+//! | `error` | the error type | anything else |
+//! | `fault`, `progress`, `runtime` | crash points for tests; progress callbacks; the one async runtime | each other, anything above |
 //! | `contract` | the canonical tables, declared once | files, settings, engines |
 //! | `config` | the settings file, checked key by key | flags, the lake, queries |
 //! | `ingest` | export files → validated Arrow batches and rejects | where rows are stored |
@@ -24,6 +25,7 @@
 pub mod error;
 pub mod fault;
 pub mod progress;
+pub mod runtime;
 
 pub mod contract;
 

@@ -62,7 +62,7 @@ pub fn demo(req: &DemoRequest, progress: &Shared) -> Result<DemoOutcome> {
     // The generated operation comes with the source mapping of its 3PL.
     let mapping = sample.join(DEFAULT_CONFIG_FILE);
     let mut config = Config::load(Some(&mapping))?;
-    config.lake = req.data.join("lake");
+    config.lake = crate::config::LakeConfig::at(req.data.join("lake"));
     let reports = req.out.parent().map(Path::to_path_buf).unwrap_or_default();
     config.reports = reports.clone();
     let outcome = run(
@@ -76,6 +76,7 @@ pub fn demo(req: &DemoRequest, progress: &Shared) -> Result<DemoOutcome> {
             command: "opintel demo".into(),
             only: Vec::new(),
             report: true,
+            pinned: None,
         },
         progress,
     )?;
@@ -89,7 +90,7 @@ pub fn demo(req: &DemoRequest, progress: &Shared) -> Result<DemoOutcome> {
             "# Written by `opintel demo`: the commands in this folder use the demo's lake and reports.\n\
              # Point `lake` at your own lake (or delete this file) when you bring your own data.\n\
              lake = {lake:?}\nreports = {reports:?}\n\n{mapping_text}",
-            lake = config.lake.display().to_string(),
+            lake = config.lake.root.display().to_string(),
             reports = if reports.as_os_str().is_empty() {
                 ".".to_string()
             } else {
@@ -100,7 +101,7 @@ pub fn demo(req: &DemoRequest, progress: &Shared) -> Result<DemoOutcome> {
         Some(here.clone())
     };
     let in_force = Config::load(None)?;
-    let config_points_here = same_path(&in_force.lake, &config.lake);
+    let config_points_here = same_path(&in_force.lake.root, &config.lake.root);
     Ok(DemoOutcome {
         generated,
         sample,

@@ -36,8 +36,10 @@ pub fn ingest(
 ) -> Result<IngestReport> {
     let started = Instant::now();
     let known = lake.ingested_files()?;
-    let plan = ingest::plan(config, inputs, &|hash| {
-        known.get(hash).map(|s| s.path.clone())
+    let plan = ingest::plan(config, inputs, &|hash, table| {
+        known
+            .get(&(hash.to_string(), table.to_string()))
+            .map(|s| s.path.clone())
     })?;
     let mut reports = plan.reports;
     if plan.bytes > 0 {

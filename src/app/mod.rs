@@ -8,6 +8,7 @@ pub mod check;
 pub mod demo;
 pub mod generate;
 pub mod ingest;
+pub mod lake;
 pub mod priority;
 pub mod run;
 pub mod sql;
@@ -29,14 +30,15 @@ pub fn default_as_of() -> NaiveDate {
 /// The lake of `config` for reading; an error when there is none (a mistyped
 /// `--lake`, or nothing ingested yet), so no command quietly answers nothing.
 pub fn existing_lake(config: &Config) -> Result<Lake> {
-    let lake = Lake::at(&config.lake);
-    if !lake.exists() {
+    let lake = Lake::open(&config.lake)?;
+    if !lake.exists()? {
         return Err(Error::input(
-            &config.lake,
+            &config.lake.root,
             "there is no lake here: ingest exports first (`opintel ingest` or `opintel run`), \
              or give the lake with --lake or `lake =` in opintel.toml (the demo's is data/demo/lake)",
         ));
     }
+    lake.check_layout()?;
     Ok(lake)
 }
 

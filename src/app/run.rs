@@ -53,6 +53,69 @@ pub struct RunRequest {
     /// Write `index.html` and the charts (false: KPI tables and manifest only, and
     /// the tiles' comparison windows are not computed; freshness still is).
     pub report: bool,
+    /// Read each lake table at this Delta version (a report reproduced from its
+    /// manifest) instead of its latest.
+    pub pinned: Option<crate::engine::Versions>,
+}
+
+/// The request that recomputes the report `manifest` describes: its as-of date,
+/// window, parameters and reporting time zone over `config`, and the lake tables at
+/// the Delta versions it read. The report goes to `out`, else `<reports>/<as-of>-reproduced`.
+pub fn reproduce(
+    mut config: Config,
+    manifest: &std::path::Path,
+    out: Option<PathBuf>,
+) -> Result<(Config, RunRequest)> {
+    let bad = |m: String| Error::input(manifest, m);
+    let text = std::fs::read_to_string(manifest).map_err(io_at(manifest))?;
+    let m: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| bad(format!("not a run manifest: {e}")))?;
+    let as_of = m["as_of"]
+        .as_str()
+        .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+        .ok_or_else(|| bad("it has no as_of date".into()))?;
+    let versions: crate::engine::Versions = serde_json::from_value(m["lake_versions"].clone())
+        .map_err(|_| {
+            bad("it records no lake_versions (written before the lake was Delta Lake?)".into())
+        })?;
+    if let Some(w) = m["window_days"].as_u64() {
+        config.window_days = w as u32;
+    }
+    if let Some(tz) = m["reporting_time_zone"].as_str() {
+        config.reporting_time_zone = tz.to_string();
+    }
+    let p = &m["parameters"];
+    if let Some(t) = p["count_tolerance"].as_f64() {
+        config.count_tolerance = t;
+    }
+    if let Ok(sla) = serde_json::from_value(p["sla_hours"].clone()) {
+        config.sla_hours = sla;
+    }
+    if let Some(h) = p["history_days"].as_u64() {
+        config.history_days = h as u32;
+    }
+    if let Some(h) = p["priority_backtest_days"].as_u64() {
+        config.priority_backtest_days = h as u32;
+    }
+    if let Ok(params) = serde_json::from_value(p["params"].clone()) {
+        config.params = params;
+    }
+    config.validate()?;
+    let out = out.unwrap_or_else(|| config.reports.join(format!("{as_of}-reproduced")));
+    Ok((
+        config,
+        RunRequest {
+            as_of,
+            out,
+            inputs: Vec::new(),
+            wait: None,
+            point_latest: false,
+            command: format!("opintel run --reproduce {}", manifest.display()),
+            only: Vec::new(),
+            report: true,
+            pinned: Some(versions),
+        },
+    ))
 }
 
 /// What a run produced.
@@ -81,6 +144,8 @@ impl Log {
 /// What the compute stage hands on.
 struct Computed {
     params: Params,
+    /// The Delta version of every lake table the run read.
+    versions: crate::engine::Versions,
     tiles: Vec<TileDef>,
     /// KPIs, then `tiles`, the report's tables and the backtest.
     results: Vec<KpiResult>,
@@ -175,7 +240,13 @@ fn stage_compute(
     let params = Params::new(config, req.as_of);
     // Keep the shared per-line view in memory only if several of these queries read it.
     let reads = ViewUse::of(queries.iter().chain(&checks).map(|q| q.sql.as_str()));
-    let engine = Engine::open(&EngineOptions::from_config(config), lake, &params, reads)?;
+    let engine = Engine::open_at(
+        &EngineOptions::from_config(config),
+        lake,
+        &params,
+        reads,
+        req.pinned.as_ref(),
+    )?;
     log.phase("queries.register_lake", t);
     let ctx = engine.ctx();
     let (results, freshness, checks) = engine.block_on(async {
@@ -263,6 +334,7 @@ fn stage_compute(
         }
     }
     Ok(Computed {
+        versions: engine.versions().clone(),
         params,
         tiles,
         results,
@@ -475,7 +547,8 @@ fn stage_manifest(
             priority_backtest_days: config.priority_backtest_days,
             params: config.params.clone(),
         },
-        lake: lake.root().display().to_string(),
+        lake: lake.display(),
+        lake_versions: computed.versions.clone(),
         phases: log.phases,
         ingest: ingested,
         freshness: computed.freshness.clone(),

@@ -11,10 +11,10 @@ use crate::error::Result;
 /// The catalogue of tables, as text. The lake must exist; `report` (else
 /// `<reports>/latest`) gives the `kpi.<name>` tables.
 pub fn listing(config: &Config, report: Option<&Path>) -> Result<String> {
-    super::existing_lake(config)?;
+    let lake = super::existing_lake(config)?;
     let report = super::report_folder(config, report)?;
     let mut out = String::new();
-    let _ = writeln!(out, "Lake tables ({}):\n", config.lake.display());
+    let _ = writeln!(out, "Lake tables ({}):\n", lake.display());
     for t in TABLES {
         let kind = match t.kind {
             TableKind::Event => "events, one row per event_id".to_string(),

@@ -23,8 +23,8 @@ pub const DEFAULT_CONFIG_FILE: &str = "opintel.toml";
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// The Parquet lake.
-    pub lake: PathBuf,
+    /// The lake: a folder, or an object-store URL (`s3://bucket/prefix`).
+    pub lake: LakeConfig,
     /// Where `run` writes `<as-of>/` report folders.
     pub reports: PathBuf,
     /// A folder of user `.sql` KPI files that add to or override the built-in ones.
@@ -57,7 +57,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            lake: PathBuf::from("data/lake"),
+            lake: LakeConfig::default(),
             reports: PathBuf::from("reports"),
             queries: None,
             window_days: 28,
@@ -72,6 +72,69 @@ impl Default for Config {
             freshness: BTreeMap::new(),
             warehouse_lag_hours: 12.0,
             params: BTreeMap::new(),
+        }
+    }
+}
+
+/// Where the lake is: `lake = "data/lake"` (or `"s3://bucket/prefix"`), or a table
+/// `[lake]` with `root` and a `[lake.storage]` table of object-store settings
+/// (`AWS_ENDPOINT_URL`, `AWS_REGION`, … as in the standard AWS environment variables,
+/// which apply too; the table wins).
+#[derive(Debug, Clone)]
+pub struct LakeConfig {
+    pub root: PathBuf,
+    pub storage: BTreeMap<String, String>,
+}
+
+impl Default for LakeConfig {
+    fn default() -> Self {
+        LakeConfig {
+            root: PathBuf::from("data/lake"),
+            storage: BTreeMap::new(),
+        }
+    }
+}
+
+impl LakeConfig {
+    /// A lake at `root` with no storage settings.
+    pub fn at(root: impl Into<PathBuf>) -> LakeConfig {
+        LakeConfig {
+            root: root.into(),
+            storage: BTreeMap::new(),
+        }
+    }
+
+    /// Whether the root is an object-store URL rather than a folder.
+    pub fn is_url(&self) -> bool {
+        self.root.to_string_lossy().contains("://")
+    }
+}
+
+impl<'de> Deserialize<'de> for LakeConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Table {
+            root: PathBuf,
+            #[serde(default)]
+            storage: BTreeMap<String, String>,
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            Root(PathBuf),
+            Table(Table),
+        }
+        match Form::deserialize(d).map_err(|_| {
+            serde::de::Error::custom(
+                "lake must be a folder or URL (lake = \"data/lake\"), or a [lake] table with root and [lake.storage]",
+            )
+        })? {
+            Form::Root(root) => Ok(LakeConfig::at(root)),
+            Form::Table(t) => Ok(LakeConfig {
+                root: t.root,
+                storage: t.storage,
+            }),
         }
     }
 }
@@ -187,6 +250,10 @@ pub struct SourceMapping {
     pub columns: BTreeMap<String, String>,
     /// Canonical field = { source value = canonical value }.
     pub values: BTreeMap<String, BTreeMap<String, String>>,
+    /// Canonical field = SQL expression over the source's columns and the canonical
+    /// fields it fills (`updated_at = "ordered_at"`, `warehouse_id = "'DC-1'"`,
+    /// `event_id = "concat('SE-', l_orderkey, '-', l_linenumber)"`, `row_hash()`).
+    pub derive: BTreeMap<String, String>,
 }
 
 impl Config {
@@ -242,7 +309,9 @@ impl Config {
                 *p = base.join(&*p);
             }
         };
-        fix(&mut self.lake);
+        if !self.lake.is_url() {
+            fix(&mut self.lake.root);
+        }
         fix(&mut self.reports);
         if let Some(q) = self.queries.as_mut() {
             fix(q);
@@ -356,10 +425,29 @@ impl SourceMapping {
             check_strftime(f).map_err(err)?;
         }
         if let Some(t) = table {
-            for canonical in self.columns.values().chain(self.values.keys()) {
+            for canonical in self
+                .columns
+                .values()
+                .chain(self.values.keys())
+                .chain(self.derive.keys())
+            {
                 if t.field(canonical).is_none() {
-                    return Err(err(format!("{canonical:?} is not a field of {}", t.name)));
+                    return Err(err(format!(
+                        "{canonical:?} is not a field of {}{}",
+                        t.name,
+                        did_you_mean(canonical, t.fields.iter().map(|f| f.name))
+                    )));
                 }
+            }
+        }
+        for (field, sql) in &self.derive {
+            if self.columns.values().any(|c| c == field) {
+                return Err(err(format!(
+                    "{field} is both renamed from a column and derived: keep one"
+                )));
+            }
+            if sql.trim().is_empty() {
+                return Err(err(format!("derive {field}: the expression is empty")));
             }
         }
         Ok(())

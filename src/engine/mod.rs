@@ -10,12 +10,12 @@
 //! Parameters (as-of date, window, SLA hours …) are bound by DataFusion, never pasted
 //! into SQL text: see [`Params`].
 
+mod lake_table;
 mod memo;
 mod params;
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::DataType;
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
@@ -67,20 +67,22 @@ impl EngineOptions {
 /// The query engine of one command: its async runtime and its DataFusion session,
 /// with opintel's functions registered.
 pub struct Engine {
-    runtime: tokio::runtime::Runtime,
+    runtime: &'static tokio::runtime::Runtime,
     ctx: SessionContext,
+    versions: Versions,
 }
 
 impl Engine {
     /// A runtime and a session without tables.
     pub fn new(opts: &EngineOptions) -> Result<Engine> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .map_err(Error::Runtime)?;
+        let runtime = crate::runtime::shared()?;
         let ctx = session(opts)?;
         params::register_local_date(&ctx, opts.time_zone);
-        Ok(Engine { runtime, ctx })
+        Ok(Engine {
+            runtime,
+            ctx,
+            versions: Versions::new(),
+        })
     }
 
     /// A runtime and a session over `lake`'s tables, the views bound to `params`.
@@ -91,9 +93,27 @@ impl Engine {
         params: &Params,
         reads: ViewUse,
     ) -> Result<Engine> {
-        let engine = Engine::new(opts)?;
-        engine.block_on(register_lake(&engine.ctx, lake, params, reads))?;
+        Engine::open_at(opts, lake, params, reads, None)
+    }
+
+    /// [`Engine::open`] with the tables at the Delta versions `pinned` names (a
+    /// report reproduced from its manifest); the others at their latest.
+    pub fn open_at(
+        opts: &EngineOptions,
+        lake: &Lake,
+        params: &Params,
+        reads: ViewUse,
+        pinned: Option<&Versions>,
+    ) -> Result<Engine> {
+        let mut engine = Engine::new(opts)?;
+        engine.versions =
+            engine.block_on(register_lake(&engine.ctx, lake, params, reads, pinned))?;
         Ok(engine)
+    }
+
+    /// The Delta version of every lake table this engine reads.
+    pub fn versions(&self) -> &Versions {
+        &self.versions
     }
 
     pub fn ctx(&self) -> &SessionContext {
@@ -260,36 +280,103 @@ fn session(opts: &EngineOptions) -> Result<SessionContext> {
     Ok(SessionContext::new_with_config_rt(config, runtime))
 }
 
-/// Register the lake's tables, `<table>_current` views bound to `params`' as-of
-/// instant, and `_rejects_<table>`. `reads` says how the queries about to run read
-/// the shared per-line view (see [`bind_views`]).
+/// The Delta version of each lake table (by lake-relative folder) a session reads;
+/// None for a table that does not exist yet.
+pub type Versions = std::collections::BTreeMap<String, Option<u64>>;
+
+/// Register the lake's tables (each at its latest Delta version, or at the version
+/// `pinned` names), `<table>_current` views bound to `params`' as-of instant, and
+/// `_rejects_<table>`. `reads` says how the queries about to run read the shared
+/// per-line view (see [`bind_views`]). Returns the versions read.
 pub async fn register_lake(
     ctx: &SessionContext,
     lake: &Lake,
     params: &Params,
     reads: ViewUse,
-) -> Result<()> {
+    pinned: Option<&Versions>,
+) -> Result<Versions> {
+    let loc = lake.location();
+    let store_url = loc.store_url();
+    if !loc.is_local() {
+        ctx.register_object_store(&store_url, loc.store()?);
+    }
+    let object_store_url = datafusion::execution::object_store::ObjectStoreUrl::parse(format!(
+        "{}://{}",
+        store_url.scheme(),
+        store_url.host_str().unwrap_or("")
+    ))?;
+    let mut versions = Versions::new();
     for t in TABLES {
-        register_table(ctx, lake, t).await?;
+        let rel = Lake::table_rel(t.name);
+        let files = files_of(lake, &rel, pinned, &mut versions).await?;
+        let provider = Arc::new(lake_table::LakeTable::new(
+            t.lake_schema(),
+            object_store_url.clone(),
+            files,
+        ));
+        if t.kind == TableKind::Master {
+            // Master data is small but, partitioned by updated_at, spread over many
+            // tiny files; every query joins it. Read it once per session into memory.
+            let df = ctx.read_table(provider)?;
+            let schema = Arc::clone(df.schema().inner());
+            let batches = df.collect().await?;
+            ctx.register_table(t.name, Arc::new(MemTable::try_new(schema, vec![batches])?))?;
+        } else {
+            ctx.register_table(t.name, provider)?;
+        }
     }
     bind_views(ctx, params, reads).await?;
     for t in TABLES {
-        let dir = lake.rejects_dir(t.name);
-        let name = format!("_rejects_{}", t.name);
-        if has_parquet(&dir) {
-            let url = ListingTableUrl::parse(dir_url(&dir)?)?;
-            let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-                .with_file_extension(".parquet");
-            let config = ListingTableConfig::new(url)
-                .with_listing_options(options)
-                .with_schema(crate::lake::rejects_schema());
-            ctx.register_table(name, Arc::new(ListingTable::try_new(config)?))?;
-        } else {
-            let empty = MemTable::try_new(crate::lake::rejects_schema(), vec![vec![]])?;
-            ctx.register_table(name, Arc::new(empty))?;
-        }
+        let rel = Lake::rejects_rel(t.name);
+        let files = files_of(lake, &rel, pinned, &mut versions).await?;
+        ctx.register_table(
+            format!("_rejects_{}", t.name),
+            Arc::new(lake_table::LakeTable::new(
+                crate::lake::rejects_schema(),
+                object_store_url.clone(),
+                files,
+            )),
+        )?;
     }
-    Ok(())
+    Ok(versions)
+}
+
+/// The files of table folder `rel` at its pinned (else latest) version.
+async fn files_of(
+    lake: &Lake,
+    rel: &str,
+    pinned: Option<&Versions>,
+    versions: &mut Versions,
+) -> Result<Vec<lake_table::LakeFile>> {
+    let loc = lake.location();
+    let version = pinned.and_then(|p| p.get(rel).copied().flatten());
+    let snap = crate::lake::delta::snapshot(loc, rel, version).await?;
+    versions.insert(rel.to_string(), snap.version);
+    snap.files
+        .iter()
+        .map(|f| {
+            // Paths are relative to the table; other writers may log absolute URLs.
+            let path = match url::Url::parse(&f.path) {
+                Ok(u) => object_store::path::Path::from_url_path(u.path()).map_err(|e| {
+                    crate::error::Error::Lake {
+                        path: rel.into(),
+                        message: e.to_string(),
+                    }
+                })?,
+                _ => loc.object_path(&format!("{rel}/{}", f.path))?,
+            };
+            Ok(lake_table::LakeFile {
+                path: path.to_string(),
+                size: f.size,
+                date: f.date.map(days),
+                rows: f.rows,
+            })
+        })
+        .collect()
+}
+
+fn days(d: chrono::NaiveDate) -> i32 {
+    (d - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()).num_days() as i32
 }
 
 /// How many of the queries about to run against one binding read
@@ -364,43 +451,6 @@ pub const ORDER_LINE_FULFILMENT: &str = "order_line_fulfilment";
 const ORDER_LINE_FULFILMENT_SQL: &str =
     include_str!("../../queries/views/order_line_fulfilment.sql");
 
-async fn register_table(ctx: &SessionContext, lake: &Lake, t: &TableSpec) -> Result<()> {
-    let dir = lake.table_dir(t.name);
-    let file_schema = t.lake_schema();
-    if !has_parquet(&dir) {
-        // No data yet: an empty table with the full schema (partition column included),
-        // so every query still plans and returns zero rows.
-        let mut fields: Vec<_> = file_schema.fields().iter().cloned().collect();
-        fields.push(Arc::new(datafusion::arrow::datatypes::Field::new(
-            PARTITION_COLUMN,
-            DataType::Date32,
-            true,
-        )));
-        let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(fields));
-        ctx.register_table(t.name, Arc::new(MemTable::try_new(schema, vec![vec![]])?))?;
-        return Ok(());
-    }
-    let url = ListingTableUrl::parse(dir_url(&dir)?)?;
-    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-        .with_file_extension(".parquet")
-        .with_table_partition_cols(vec![(PARTITION_COLUMN.to_string(), DataType::Date32)]);
-    let config = ListingTableConfig::new(url)
-        .with_listing_options(options)
-        .with_schema(file_schema);
-    let listing = Arc::new(ListingTable::try_new(config)?);
-    if t.kind == TableKind::Master {
-        // Master data is small but, partitioned by updated_at, spread over many tiny
-        // files; every query joins it. Read it once per session into memory.
-        let df = ctx.read_table(listing)?;
-        let schema = Arc::clone(df.schema().inner());
-        let batches = df.collect().await?;
-        ctx.register_table(t.name, Arc::new(MemTable::try_new(schema, vec![batches])?))?;
-    } else {
-        ctx.register_table(t.name, listing)?;
-    }
-    Ok(())
-}
-
 /// Latest version per key with `updated_at` ≤ the as-of instant, ties to the later
 /// ingested row. Written as "pick the winning sequence number per key, then join",
 /// which DataFusion runs as a hash aggregate plus a hash join: much faster here than
@@ -434,32 +484,6 @@ fn current_view_sql(t: &TableSpec) -> String {
         part = PARTITION_COLUMN,
         table = t.name,
     )
-}
-
-fn has_parquet(dir: &std::path::Path) -> bool {
-    fn walk(d: &std::path::Path) -> bool {
-        std::fs::read_dir(d).is_ok_and(|entries| {
-            entries.flatten().any(|e| {
-                let p = e.path();
-                if p.is_dir() {
-                    walk(&p)
-                } else {
-                    p.extension().is_some_and(|x| x == "parquet")
-                }
-            })
-        })
-    }
-    walk(dir)
-}
-
-/// `file:///abs/dir/` for a folder (listing tables need the trailing slash).
-fn dir_url(dir: &std::path::Path) -> Result<String> {
-    let abs = std::path::absolute(dir).map_err(crate::error::io_at(dir))?;
-    let mut s = abs.to_string_lossy().into_owned();
-    if !s.ends_with('/') {
-        s.push('/');
-    }
-    Ok(s)
 }
 
 fn physical_memory() -> Option<usize> {

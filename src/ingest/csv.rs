@@ -71,6 +71,8 @@ impl CsvSource {
             line: 0,
             map: ColumnMap {
                 source_of: Vec::new(),
+                fields: 0,
+                kept: Vec::new(),
                 extras: Vec::new(),
                 width: 0,
             },

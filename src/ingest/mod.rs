@@ -12,6 +12,7 @@
 //! required column, unreadable) is reported and skipped while every other file goes on.
 
 pub(crate) mod csv;
+pub(crate) mod derive;
 #[doc(hidden)]
 pub mod fuzzing;
 pub(crate) mod ndjson;
@@ -113,16 +114,17 @@ pub struct Plan {
 }
 
 /// Find the export files under `paths`, classify them and decide which to read.
-/// `known` says, for a content hash, which file the lake already holds with it.
+/// `known` says, for a content hash and a table, which file the lake already holds
+/// with it in that table.
 pub fn plan(
     config: &Config,
     paths: &[PathBuf],
-    known: &dyn Fn(&str) -> Option<String>,
+    known: &dyn Fn(&str, &str) -> Option<String>,
 ) -> Result<Plan> {
     let files = source::discover(paths)?;
     let mut reports: Vec<FileReport> = Vec::new();
     let mut todo: BTreeMap<&'static str, Vec<Pending>> = BTreeMap::new();
-    let mut seen_hashes: HashMap<String, PathBuf> = HashMap::new();
+    let mut seen_hashes: HashMap<(String, &'static str), PathBuf> = HashMap::new();
     let mut bytes = 0;
     for path in &files {
         let mut report = FileReport::new(path);
@@ -147,15 +149,16 @@ pub fn plan(
                         report.message = format!("cannot read: {e}");
                     }
                     Ok(hash) => {
-                        if let Some(prev) = known(&hash) {
+                        let key = (hash.clone(), src.table.name);
+                        if let Some(prev) = known(&hash, src.table.name) {
                             report.status = FileStatus::Skipped;
                             report.message = format!("already ingested (same content as {prev})");
-                        } else if let Some(prev) = seen_hashes.get(&hash) {
+                        } else if let Some(prev) = seen_hashes.get(&key) {
                             report.status = FileStatus::Skipped;
                             report.message =
                                 format!("same content as {} in this run", prev.display());
                         } else {
-                            seen_hashes.insert(hash.clone(), path.clone());
+                            seen_hashes.insert(key, path.clone());
                             bytes += src.size;
                             todo.entry(src.table.name).or_default().push(Pending {
                                 index: reports.len(),
@@ -220,11 +223,40 @@ fn ingest_file(
     };
     report.extra_columns = reader.extras();
     let validator = validator_for(config, src.table, src);
+    let derive = match src.mapping.as_ref() {
+        Some(m) => match derive::Derive::plan(src.table, m, reader.column_map()) {
+            Ok(d) => d,
+            Err(p) => {
+                report.status = FileStatus::Failed;
+                report.message = p.describe();
+                return Ok(report);
+            }
+        },
+        None => None,
+    };
+    let ts = ts_parser_for(config, src);
     let mut reasons: HashMap<String, u64> = HashMap::new();
     loop {
         match reader.next_batch() {
             Ok(Some(raw)) => {
                 report.rows_read += raw.rows_read();
+                let raw = match &derive {
+                    Some(d) => match d.apply(raw, &ts) {
+                        Ok(r) => r,
+                        Err(p) if report.accepted + report.rejected == 0 => {
+                            report.status = FileStatus::Failed;
+                            report.message = p.describe();
+                            return Ok(report);
+                        }
+                        Err(p) => {
+                            report.status = FileStatus::Partial;
+                            report.message =
+                                format!("{}; the rows before it were kept", p.describe());
+                            break;
+                        }
+                    },
+                    None => raw,
+                };
                 let v = validator.validate(raw);
                 if !v.rejects.is_empty() {
                     report.rejected += v.rejects.len() as u64;
@@ -316,17 +348,22 @@ fn open_source(
     }
 }
 
-fn validator_for(config: &Config, table: &'static TableSpec, src: &SourceFile) -> Validator {
+/// The timestamp reader of a file: its mapping's format and zone, else the config's.
+fn ts_parser_for(config: &Config, src: &SourceFile) -> TsParser {
     let mapping = src.mapping.as_ref();
     let tz_name = mapping
         .and_then(|m| m.time_zone.clone())
         .unwrap_or_else(|| config.ingest.time_zone.clone());
     let tz = parse_tz(&tz_name, "time_zone").unwrap_or(chrono_tz::Tz::UTC);
-    let ts = TsParser::new(tz, mapping.and_then(|m| m.timestamp_format.clone()));
+    TsParser::new(tz, mapping.and_then(|m| m.timestamp_format.clone()))
+}
+
+fn validator_for(config: &Config, table: &'static TableSpec, src: &SourceFile) -> Validator {
+    let mapping = src.mapping.as_ref();
     Validator::new(
         table,
         mapping,
-        ts,
+        ts_parser_for(config, src),
         config.ingest.min_timestamp,
         config.ingest.max_timestamp,
     )

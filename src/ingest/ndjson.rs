@@ -42,6 +42,16 @@ impl NdjsonSource {
     ) -> Result<NdjsonSource, FileProblem> {
         // Every canonical field gets a column; absent keys read as empty, so a missing
         // required field is a per-row reject naming the field.
+        if let Some(m) = mapping.filter(|m| !m.derive.is_empty()) {
+            return Err(FileProblem::file(format!(
+                "source mapping {:?}: derived fields ([sources.derive]) are supported for CSV and Parquet files, not NDJSON yet",
+                if m.name.is_empty() {
+                    &m.pattern
+                } else {
+                    &m.name
+                }
+            )));
+        }
         let mut mapping_keys = HashMap::new();
         if let Some(m) = mapping {
             for (src, dst) in &m.columns {
@@ -58,6 +68,8 @@ impl NdjsonSource {
             table,
             map: ColumnMap {
                 source_of: (0..table.fields.len()).map(Some).collect(),
+                fields: table.fields.len(),
+                kept: Vec::new(),
                 extras: Vec::new(),
                 width: table.fields.len(),
             },

@@ -37,8 +37,11 @@ pub(crate) fn clip_raw(raw: &[u8]) -> String {
 
 /// Rows of one file as text, one optional column per canonical field.
 pub(crate) struct RawBatch {
-    /// Indexed like `TableSpec::fields`; `None` when the source has no such column.
+    /// Indexed like `TableSpec::fields`, then the source columns a mapping's derived
+    /// fields may read (`ColumnMap::kept`); `None` when the source has no such column.
     pub columns: Vec<Option<ArrayRef>>,
+    /// How many of `columns` are canonical fields.
+    pub fields: usize,
     /// Line (CSV, NDJSON) or record number (Parquet) of each row, 1-based.
     pub lines: Vec<u64>,
     raw: Vec<u8>,
@@ -48,6 +51,11 @@ pub(crate) struct RawBatch {
 }
 
 impl RawBatch {
+    /// The kept source columns (after the canonical fields).
+    pub fn kept_columns(&self) -> &[Option<ArrayRef>] {
+        &self.columns[self.fields.min(self.columns.len())..]
+    }
+
     pub fn num_rows(&self) -> usize {
         self.lines.len()
     }
@@ -67,6 +75,7 @@ impl RawBatch {
 /// Collects rows into a [`RawBatch`].
 pub(crate) struct RawBatchBuilder {
     builders: Vec<Option<StringBuilder>>,
+    fields: usize,
     lines: Vec<u64>,
     raw: Vec<u8>,
     raw_ends: Vec<usize>,
@@ -81,6 +90,7 @@ impl RawBatchBuilder {
                 .iter()
                 .map(|s| s.map(|_| StringBuilder::with_capacity(capacity, capacity * 8)))
                 .collect(),
+            fields: map.fields,
             lines: Vec::with_capacity(capacity),
             raw: Vec::new(),
             raw_ends: Vec::with_capacity(capacity),
@@ -97,8 +107,8 @@ impl RawBatchBuilder {
         self.len() == 0
     }
 
-    /// Add a row: `value(i)` gives the text of canonical field `i` (only called for
-    /// fields the source has).
+    /// Add a row: `value(i)` gives the text of slot `i` (canonical field, then kept
+    /// source column; only called for slots the source has).
     pub fn push<'a>(&mut self, line: u64, raw: &[u8], mut value: impl FnMut(usize) -> &'a str) {
         for (i, b) in self.builders.iter_mut().enumerate() {
             if let Some(b) = b {
@@ -126,6 +136,7 @@ impl RawBatchBuilder {
                 .iter_mut()
                 .map(|b| b.as_mut().map(|b| Arc::new(b.finish()) as ArrayRef))
                 .collect(),
+            fields: self.fields,
             lines: std::mem::take(&mut self.lines),
             raw: std::mem::take(&mut self.raw),
             raw_ends: std::mem::take(&mut self.raw_ends),
@@ -137,8 +148,14 @@ impl RawBatchBuilder {
 /// Where each canonical field comes from in a source's columns.
 #[derive(Debug, Clone)]
 pub(crate) struct ColumnMap {
-    /// For each canonical field (by index), the source column index.
+    /// For each slot — the canonical fields (by index), then the kept source columns —
+    /// the source column index.
     pub source_of: Vec<Option<usize>>,
+    /// How many slots are canonical fields.
+    pub fields: usize,
+    /// Source columns kept for derived fields (`[sources.derive]`): all of them, by
+    /// header name, when the mapping derives any field.
+    pub kept: Vec<String>,
     /// Source columns that are not canonical (reported once per file).
     pub extras: Vec<String>,
     /// Number of source columns.
@@ -183,11 +200,12 @@ impl ColumnMap {
                 None => extras.push(name.clone()),
             }
         }
+        let derived = |name: &str| mapping.is_some_and(|m| m.derive.contains_key(name));
         let missing: Vec<&str> = table
             .fields
             .iter()
             .zip(&source_of)
-            .filter(|(f, s)| f.required && s.is_none())
+            .filter(|(f, s)| f.required && s.is_none() && !derived(f.name))
             .map(|(f, _)| f.name)
             .collect();
         if !missing.is_empty() {
@@ -209,10 +227,10 @@ impl ColumnMap {
                 }
             } else if !extras.is_empty() {
                 msg.push_str(&format!(
-                    "; the file has columns {} that a [[sources]] mapping could rename",
+                    "; the file has columns {} that a [[sources]] mapping could rename \
+                     (or derive the field from, in [sources.derive])",
                     extras
                         .iter()
-                        .take(8)
                         .map(|e| format!("{e:?}"))
                         .collect::<Vec<_>>()
                         .join(", ")
@@ -220,8 +238,18 @@ impl ColumnMap {
             }
             return Err(msg);
         }
+        let fields = source_of.len();
+        let mut kept = Vec::new();
+        if mapping.is_some_and(|m| !m.derive.is_empty()) {
+            for (i, name) in header.iter().enumerate() {
+                source_of.push(Some(i));
+                kept.push(name.clone());
+            }
+        }
         Ok(ColumnMap {
             source_of,
+            fields,
+            kept,
             extras,
             width: header.len(),
         })
@@ -229,7 +257,7 @@ impl ColumnMap {
 }
 
 /// Column-name normal form: trimmed, lower case, spaces and dashes as underscores.
-fn normalise(name: &str) -> String {
+pub(crate) fn normalise(name: &str) -> String {
     name.trim()
         .chars()
         .map(|c| match c {

@@ -1,8 +1,9 @@
 //! Row identities, for de-duplication at ingest, in memory that does not grow with
 //! the size of the input or of the lake.
 //!
-//! Every committed transaction leaves one *sorted* file of 64-bit identity hashes per
-//! table (`_opintel/index/<table>/<txn>.ids`, little-endian). During ingest each
+//! Every committed ingest leaves one *sorted* file of 64-bit identity hashes per
+//! table (`_opintel/index/<table>/<txn>.ids`, little-endian); the live ones are those
+//! the ingest records list and no later record retired. During ingest each
 //! accepted row's (identity, sequence number) goes to an [`IdSpill`], which sorts
 //! fixed-size chunks and writes them to scratch files. At the end a k-way merge of the
 //! committed files and the scratch runs walks all identities in order: in each group
@@ -133,11 +134,11 @@ impl IdSpill {
         if self.count == 0 {
             return Ok(dups);
         }
-        let history = history_files(lake, &self.table)?;
+        let history = lake.identity_files(&self.table, &txn.scratch_dir())?;
         let compact = history.len() >= MAX_HISTORY_FILES;
         let mut sources: Vec<Run> = Vec::new();
-        for h in &history {
-            sources.push(Run::open(h, false)?);
+        for (_, path) in &history {
+            sources.push(Run::open(path, false)?);
         }
         // The last chunk is merged straight from memory.
         self.chunk.sort_unstable();
@@ -193,8 +194,8 @@ impl IdSpill {
         if compact {
             // The new file holds every identity: the old ones go once the commit is
             // durable (a crash before that leaves harmless repeats).
-            for h in history {
-                txn.retire(h);
+            for (rel, _) in history {
+                txn.retire(rel);
             }
         }
         Ok(dups)
@@ -235,26 +236,6 @@ impl Run {
         };
         Ok(Some((u64::from_le_bytes(id), seq)))
     }
-}
-
-/// The committed identity files of a table.
-fn history_files(lake: &Lake, table: &str) -> Result<Vec<PathBuf>> {
-    let dir = lake.index_dir(table);
-    let mut files = Vec::new();
-    match fs::read_dir(&dir) {
-        Ok(entries) => {
-            for e in entries {
-                let p = e.map_err(io_at(&dir))?.path();
-                if p.extension().is_some_and(|x| x == "ids") {
-                    files.push(p);
-                }
-            }
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io_at(&dir)(e)),
-    }
-    files.sort();
-    Ok(files)
 }
 
 #[cfg(test)]

@@ -1,22 +1,43 @@
-//! The Parquet lake: layout, the lock, and the commit protocol that keeps it whole.
+//! The lake: every canonical table and every rejects table is a Delta Lake table,
+//! on a local disk or in an S3-compatible object store, plus opintel's own records.
 //!
 //! ```text
-//! LAKE/<table>/event_date=YYYY-MM-DD/part-<txn>-<n>.parquet   canonical rows (zstd)
-//! LAKE/_rejects/<table>/part-<txn>-<n>.parquet                refused rows with reasons
-//! LAKE/_opintel/log/<txn>.json                                 one record per commit
-//! LAKE/_opintel/index/<table>/<txn>.ids                        row identities (dedup)
-//! LAKE/_opintel/staging/<txn>/…                                a transaction in progress
-//! LAKE/_opintel/lock                                           held by the writing process
+//! LAKE/<table>/_delta_log/…                                   the table's Delta log
+//! LAKE/<table>/event_date=YYYY-MM-DD/part-<n>-<k>.parquet     its files (zstd)
+//! LAKE/_rejects/<table>/…                                     refused rows, also Delta
+//! LAKE/_opintel/log/<n>.json                                   one record per ingest
+//! LAKE/_opintel/log/<n>.done                                   …once every table holds it
+//! LAKE/_opintel/index/<table>/<n>.ids                          row identities (dedup)
+//! LAKE/_opintel/lock                                           the writer's lock
 //! ```
 //!
-//! **Commit protocol.** A transaction writes every new file under its staging folder,
-//! mirroring the final paths, and syncs them. It then writes its log record (write to a
-//! temporary name, sync, rename: the rename is the commit point). Finally it moves the
-//! staged files into place and removes the staging folder. Opening the lake for writing
-//! (under the lock) recovers: a staging folder whose log record exists is rolled
-//! forward (moves are idempotent), one without a record is deleted. So a process killed
-//! at any instant leaves the lake as it was before the transaction or as it is after it.
-//! Readers list the table folders, which only ever receive complete files.
+//! **One ingest, several tables.** Delta commits one table at a time; an ingest
+//! touches many. An ingest N therefore goes in four steps:
+//!
+//! 1. every new file (data, rejects, identities) is written to a staging folder
+//!    (`LAKE/_opintel/staging/N/` on a local disk; a local temporary folder for an
+//!    object store, whose files are then uploaded to their final paths, where no
+//!    Delta reader sees them: they are in no table's log yet);
+//! 2. the record `_opintel/log/N.json` is written atomically (a rename on a disk, a
+//!    put-if-absent on an object store). **This is the commit point**: it lists each
+//!    table's files with their statistics, the source files and their counts;
+//! 3. on a disk the staged files are moved into place; then each table gets one Delta
+//!    commit adding its files, carrying the Delta application transaction
+//!    `opintel-ingest-N` (version N), and is skipped when it already carries it;
+//! 4. `_opintel/log/N.done` is written.
+//!
+//! Whoever next writes to the lake finishes what a killed process left: a record
+//! without `.done` is rolled forward (steps 3–4 are idempotent: moves skip what is
+//! moved, tables that have the transaction are skipped); a staging folder without a
+//! record is deleted. So an ingest appears in every table or in none once the lake is
+//! next written, and a reader of one table never sees half of a file. Files uploaded
+//! by a process killed before step 2 belong to no record and no table: `lake vacuum`
+//! removes them.
+//!
+//! **One writer at a time**: an OS lock on a local disk; on an object store a lease
+//! object written with put-if-absent (see `lock`). Delta's own commits are
+//! optimistic (put-if-absent of the next log entry, retried on conflict), so other
+//! tools appending to the same tables at the same time do not lose commits either.
 //!
 //! **Identity.** Files are recognised by a content hash recorded in the log; rows by a
 //! 64-bit hash of `event_id` (events) or of the whole canonical row (versioned tables),
@@ -24,21 +45,26 @@
 //! memory does not grow with the input or the lake. With 50 million rows in a table the
 //! chance that two different identities share a hash is below 1 in 10,000.
 
+pub mod delta;
 mod index;
+pub mod location;
 mod lock;
 mod sink;
+mod store;
 mod txn;
 mod writer;
 
-use std::collections::HashMap;
-use std::fs;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result, io_at};
+use crate::config::LakeConfig;
+use crate::error::{Error, Result};
 
+pub use delta::{DataFile, Snapshot, SnapshotFile};
 pub use index::{Duplicates, IdSpill};
+pub use location::Location;
 pub use lock::LakeLock;
 pub use sink::TableSink;
 pub use txn::Txn;
@@ -57,115 +83,131 @@ pub struct SourceRecord {
     pub duplicates: u64,
 }
 
-/// One committed transaction.
+/// One committed ingest.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LogRecord {
     pub txn: u64,
     pub committed_at: String,
-    /// Lake-relative paths of the files this transaction added.
+    /// Lake-relative paths of the files this ingest added.
     pub files: Vec<String>,
     pub sources: Vec<SourceRecord>,
-    /// Lake-relative paths of files this transaction made obsolete.
+    /// Lake-relative paths of files this ingest made obsolete.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub retired: Vec<String>,
+    /// Each table's (lake-relative folder's) new data files, for its Delta commit.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tables: BTreeMap<String, Vec<DataFile>>,
 }
 
-/// A lake folder.
+/// A lake.
 #[derive(Debug, Clone)]
 pub struct Lake {
-    root: PathBuf,
+    loc: Location,
+    store: store::Store,
 }
 
 impl Lake {
-    /// A lake at `root` for reading (nothing is created or recovered).
-    pub fn at(root: impl Into<PathBuf>) -> Lake {
-        Lake { root: root.into() }
+    /// The lake of a config's `lake` setting, for reading (nothing is created).
+    pub fn open(config: &LakeConfig) -> Result<Lake> {
+        let loc = Location::new(config)?;
+        Ok(Lake {
+            store: store::Store::new(&loc)?,
+            loc,
+        })
     }
 
-    /// Open the lake for writing: create its folders and finish or undo any
-    /// transaction a killed process left behind. Call with the lock held.
-    pub fn open_for_write(root: impl Into<PathBuf>, _lock: &LakeLock) -> Result<Lake> {
-        let lake = Lake::at(root);
-        for d in [
-            lake.log_dir(),
-            lake.meta().join("index"),
-            lake.staging_root(),
-        ] {
-            fs::create_dir_all(&d).map_err(io_at(&d))?;
+    /// A local lake at `root`, for reading.
+    pub fn at(root: impl Into<PathBuf>) -> Lake {
+        let loc = Location::local(root);
+        Lake {
+            store: store::Store::local(&loc),
+            loc,
         }
+    }
+
+    /// Open the lake for writing: create its folders and finish or undo any ingest a
+    /// killed process left behind. Call with the lock held.
+    pub fn open_for_write(config: &LakeConfig, _lock: &LakeLock) -> Result<Lake> {
+        let lake = Lake::open(config)?;
+        lake.check_layout()?;
+        lake.store.prepare()?;
         lake.recover()?;
         Ok(lake)
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
+    /// Refuse a lake of the older plain-Parquet layout (its ingests hold table files
+    /// but no Delta commits): it must be migrated first.
+    pub fn check_layout(&self) -> Result<()> {
+        let Some(first) = self.log()?.into_iter().next() else {
+            return Ok(());
+        };
+        let holds_tables = first.files.iter().any(|f| !f.starts_with("_opintel/"));
+        if holds_tables && first.tables.is_empty() {
+            return Err(Error::Input {
+                path: self.display().into(),
+                message: "this lake has the older plain-Parquet layout: convert it with \
+                          `opintel lake migrate OLD NEW` (it writes a Delta lake at NEW)"
+                    .into(),
+            });
+        }
+        Ok(())
     }
 
-    /// Whether a lake exists here (a folder with the lake's records or tables).
-    pub fn exists(&self) -> bool {
-        self.root.is_dir()
-            && (self.meta().is_dir()
-                || crate::contract::TABLES
-                    .iter()
-                    .any(|t| self.table_dir(t.name).is_dir()))
+    pub fn location(&self) -> &Location {
+        &self.loc
+    }
+
+    /// The root as people write it.
+    pub fn display(&self) -> String {
+        self.loc.display()
+    }
+
+    /// The lake-relative folder of a canonical table's Delta table.
+    pub fn table_rel(table: &str) -> String {
+        table.to_string()
+    }
+
+    /// The lake-relative folder of a table's rejects.
+    pub fn rejects_rel(table: &str) -> String {
+        format!("_rejects/{table}")
+    }
+
+    /// Whether a lake exists here (a folder or prefix with the lake's records or tables).
+    pub fn exists(&self) -> Result<bool> {
+        self.store.exists()
     }
 
     /// The newest date any event or order-line partition holds (UTC), if any.
     pub fn latest_data_date(&self) -> Option<chrono::NaiveDate> {
-        crate::contract::TABLES
+        let tables: Vec<&str> = crate::contract::TABLES
             .iter()
             .filter(|t| t.kind != crate::contract::TableKind::Master)
-            .filter_map(|t| fs::read_dir(self.table_dir(t.name)).ok())
-            .flat_map(|entries| entries.flatten())
-            .filter_map(|e| {
-                let name = e.file_name().to_string_lossy().into_owned();
-                let date = name.strip_prefix(&format!("{}=", crate::contract::PARTITION_COLUMN))?;
-                chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()
-            })
-            .max()
-    }
-
-    pub fn table_dir(&self, table: &str) -> PathBuf {
-        self.root.join(table)
-    }
-
-    pub fn rejects_dir(&self, table: &str) -> PathBuf {
-        self.root.join("_rejects").join(table)
-    }
-
-    fn meta(&self) -> PathBuf {
-        self.root.join("_opintel")
-    }
-
-    fn log_dir(&self) -> PathBuf {
-        self.meta().join("log")
-    }
-
-    fn staging_root(&self) -> PathBuf {
-        self.meta().join("staging")
-    }
-
-    fn index_dir(&self, table: &str) -> PathBuf {
-        self.meta().join("index").join(table)
-    }
-
-    /// Every committed log record, oldest first.
-    pub fn log(&self) -> Result<Vec<LogRecord>> {
-        let dir = self.log_dir();
-        let mut records = Vec::new();
-        let entries = match fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(records),
-            Err(e) => return Err(io_at(&dir)(e)),
-        };
-        for entry in entries {
-            let path = entry.map_err(io_at(&dir))?.path();
-            if txn_id_of(&path, ".json").is_none() {
-                continue;
+            .map(|t| t.name)
+            .collect();
+        crate::runtime::block_on(async {
+            let mut newest = None;
+            for t in tables {
+                if let Ok(s) = delta::snapshot(&self.loc, &Lake::table_rel(t), None).await {
+                    newest = newest.max(s.files.iter().filter_map(|f| f.date).max());
+                }
             }
-            let text = fs::read_to_string(&path).map_err(io_at(&path))?;
-            let rec: LogRecord = serde_json::from_str(&text).map_err(|e| Error::Lake {
-                path: path.clone(),
+            newest
+        })
+        .ok()
+        .flatten()
+    }
+
+    /// A table's files at `version` (the latest when None); `rel` is a table folder.
+    pub fn snapshot(&self, rel: &str, version: Option<u64>) -> Result<Snapshot> {
+        crate::runtime::block_on(delta::snapshot(&self.loc, rel, version))?
+    }
+
+    /// Every committed ingest record, oldest first.
+    pub fn log(&self) -> Result<Vec<LogRecord>> {
+        let mut records = Vec::new();
+        for (n, bytes) in self.store.records()? {
+            let rec: LogRecord = serde_json::from_slice(&bytes).map_err(|e| Error::Lake {
+                path: format!("_opintel/log/{n:08}.json").into(),
                 message: format!("corrupt log record: {e}"),
             })?;
             records.push(rec);
@@ -174,82 +216,81 @@ impl Lake {
         Ok(records)
     }
 
-    /// Source files already in the lake, by content hash.
-    pub fn ingested_files(&self) -> Result<HashMap<String, SourceRecord>> {
+    /// Source files already in the lake, by (content hash, table): the same bytes may
+    /// feed two tables through two mappings, but each table only once.
+    pub fn ingested_files(&self) -> Result<HashMap<(String, String), SourceRecord>> {
         Ok(self
             .log()?
             .into_iter()
             .flat_map(|r| r.sources)
-            .map(|s| (s.hash.clone(), s))
+            .map(|s| ((s.hash.clone(), s.table.clone()), s))
             .collect())
     }
 
-    /// Start a transaction.
+    /// Start an ingest.
     pub fn begin(&self) -> Result<Txn> {
-        let mut next = 1;
-        for dir in [self.log_dir(), self.staging_root()] {
-            if let Ok(entries) = fs::read_dir(&dir) {
-                for e in entries.flatten() {
-                    let p = e.path();
-                    if let Some(id) = txn_id_of(&p, ".json").or_else(|| txn_id_of(&p, "")) {
-                        next = next.max(id + 1);
-                    }
-                }
-            }
-        }
+        let next = self.store.next_txn()?;
         Txn::new(self.clone(), next)
     }
 
-    /// Finish or undo transactions left by a killed process.
-    fn recover(&self) -> Result<()> {
-        let staging = self.staging_root();
-        let entries = fs::read_dir(&staging).map_err(io_at(&staging))?;
-        for entry in entries {
-            let path = entry.map_err(io_at(&staging))?.path();
-            let Some(id) = txn_id_of(&path, "") else {
-                continue;
-            };
-            let record = self.log_dir().join(txn_file_name(id, ".json"));
-            if record.is_file() {
-                let text = fs::read_to_string(&record).map_err(io_at(&record))?;
-                let rec: LogRecord = serde_json::from_str(&text).map_err(|e| Error::Lake {
-                    path: record.clone(),
-                    message: format!("corrupt log record: {e}"),
-                })?;
-                tracing::warn!(
-                    txn = id,
-                    "finishing a transaction interrupted after its commit"
-                );
-                txn::roll_forward(self, &path, &rec)?;
-            } else {
-                tracing::warn!(
-                    txn = id,
-                    "discarding a transaction interrupted before its commit"
-                );
-                fs::remove_dir_all(&path).map_err(io_at(&path))?;
-            }
+    /// Start ingest `n` (a migration replays another lake's numbers; `n` must be
+    /// above every ingest this lake holds).
+    pub fn begin_numbered(&self, n: u64) -> Result<Txn> {
+        let next = self.store.next_txn()?;
+        if n < next {
+            return Err(Error::Lake {
+                path: "_opintel/log".into(),
+                message: format!(
+                    "ingest {n} is not after the lake's last ingest ({})",
+                    next - 1
+                ),
+            });
         }
-        // Temporary log records never renamed into place.
-        if let Ok(entries) = fs::read_dir(self.log_dir()) {
-            for e in entries.flatten() {
-                if e.file_name().to_string_lossy().ends_with(".tmp") {
-                    let _ = fs::remove_file(e.path());
-                }
-            }
-        }
-        Ok(())
+        Txn::new(self.clone(), n)
     }
-}
 
-fn txn_file_name(id: u64, ext: &str) -> String {
-    format!("{id:08}{ext}")
-}
+    /// Finish ingests a killed process committed but did not complete, and drop the
+    /// staging of those it never committed.
+    fn recover(&self) -> Result<()> {
+        let records = self.log()?;
+        let done = self.store.done_markers()?;
+        for rec in records.iter().filter(|r| !done.contains(&r.txn)) {
+            tracing::warn!(
+                txn = rec.txn,
+                "finishing an ingest interrupted after its commit"
+            );
+            txn::roll_forward(self, rec)?;
+        }
+        let committed: std::collections::BTreeSet<u64> = records.iter().map(|r| r.txn).collect();
+        self.store.drop_stale_staging(&committed)
+    }
 
-/// The transaction number in a `00000012.json` / `00000012` file name.
-fn txn_id_of(path: &Path, ext: &str) -> Option<u64> {
-    let name = path.file_name()?.to_str()?;
-    let stem = name.strip_suffix(ext)?;
-    (stem.len() == 8 && stem.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| stem.parse().ok())
-        .flatten()
+    /// The identity files of `table` that committed ingests hold, as local paths
+    /// (downloaded into `scratch` from an object store), with their lake paths.
+    pub(crate) fn identity_files(
+        &self,
+        table: &str,
+        scratch: &Path,
+    ) -> Result<Vec<(String, PathBuf)>> {
+        let prefix = format!("_opintel/index/{table}/");
+        let mut live: BTreeMap<String, ()> = BTreeMap::new();
+        for rec in self.log()? {
+            for f in rec.files.iter().filter(|f| f.starts_with(&prefix)) {
+                live.insert(f.clone(), ());
+            }
+            for r in &rec.retired {
+                live.remove(r);
+            }
+        }
+        live.into_keys()
+            .map(|rel| {
+                let local = self.store.fetch(&rel, scratch)?;
+                Ok((rel, local))
+            })
+            .collect()
+    }
+
+    pub(crate) fn store(&self) -> &store::Store {
+        &self.store
+    }
 }

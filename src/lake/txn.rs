@@ -1,15 +1,20 @@
-//! A lake transaction: stage files, commit with one atomic rename, move into place.
-//! See the commit protocol in the `lake` module doc.
+//! An ingest as a lake transaction: stage files, write the record (the commit point),
+//! put the files in place and commit each table to Delta. See the protocol in the
+//! `lake` module doc.
 
+use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use super::{Lake, LogRecord, SourceRecord, txn_file_name};
-use crate::error::{Result, io_at};
+use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
 
-/// A transaction in progress. Dropping it without [`Txn::commit`] leaves a staging
+use super::delta::{self, DataFile};
+use super::{Lake, LogRecord, SourceRecord};
+use crate::contract::PARTITION_COLUMN;
+use crate::error::{Error, Result, io_at};
+
+/// An ingest in progress. Dropping it without [`Txn::commit`] leaves a staging
 /// folder that the next writer deletes.
 pub struct Txn {
     lake: Lake,
@@ -24,7 +29,7 @@ pub struct Txn {
 
 impl Txn {
     pub(super) fn new(lake: Lake, id: u64) -> Result<Txn> {
-        let staging = lake.staging_root().join(txn_file_name(id, ""));
+        let staging = lake.store().staging_dir(id);
         fs::create_dir_all(&staging).map_err(io_at(&staging))?;
         Ok(Txn {
             lake,
@@ -70,11 +75,9 @@ impl Txn {
         self.staging.join("_scratch")
     }
 
-    /// Delete this lake file once the transaction is committed.
-    pub fn retire(&self, path: PathBuf) {
-        if let Ok(rel) = path.strip_prefix(&self.lake.root) {
-            lock(&self.retired).push(rel.to_string_lossy().into_owned());
-        }
+    /// Delete lake file `rel` once the transaction is committed.
+    pub fn retire(&self, rel: String) {
+        lock(&self.retired).push(rel);
     }
 
     /// Remember a source file as ingested by this transaction.
@@ -90,12 +93,14 @@ impl Txn {
     /// Make the transaction durable and visible. Returns false when there was
     /// nothing to commit.
     pub fn commit(mut self) -> Result<bool> {
+        let store = self.lake.store().clone();
         if self.is_empty() {
             self.committed = true;
-            fs::remove_dir_all(&self.staging).map_err(io_at(&self.staging))?;
+            store.finish_staging(self.id)?;
             return Ok(false);
         }
-        let files = std::mem::take(&mut *lock(&self.files));
+        let mut files = std::mem::take(&mut *lock(&self.files));
+        files.sort();
         let sources = std::mem::take(&mut *lock(&self.sources));
         let retired = std::mem::take(&mut *lock(&self.retired));
         let scratch = self.scratch_dir();
@@ -106,29 +111,23 @@ impl Txn {
             crate::fault::point("lake.commit.sync");
         }
         sync_files(&self.staging, &files)?;
+        let tables = data_files(&self.staging, &files)?;
+        for rel in &files {
+            store.upload(self.id, rel)?;
+        }
         let record = LogRecord {
             txn: self.id,
             committed_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             files,
             sources,
             retired,
+            tables,
         };
-        let log_dir = self.lake.log_dir();
-        let tmp = log_dir.join(format!("{}.tmp", txn_file_name(self.id, ".json")));
-        let dst = log_dir.join(txn_file_name(self.id, ".json"));
-        {
-            let mut f = File::create(&tmp).map_err(io_at(&tmp))?;
-            f.write_all(serde_json::to_string_pretty(&record)?.as_bytes())
-                .and_then(|_| f.sync_all())
-                .map_err(io_at(&tmp))?;
-        }
-        crate::fault::point("lake.commit.before_log_rename");
-        fs::rename(&tmp, &dst).map_err(io_at(&dst))?;
+        store.write_record(self.id, serde_json::to_string_pretty(&record)?.as_bytes())?;
         // From here on the transaction is committed: never delete its staging folder.
         self.committed = true;
-        sync_dir(&log_dir);
         crate::fault::point("lake.commit.after_log_rename");
-        roll_forward(&self.lake, &self.staging, &record)?;
+        roll_forward(&self.lake, &record)?;
         Ok(true)
     }
 }
@@ -146,33 +145,83 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Move committed files from `staging` into place (files already moved are skipped)
-/// and delete the files the transaction retired.
-pub(super) fn roll_forward(lake: &Lake, staging: &Path, record: &LogRecord) -> Result<()> {
+/// Each Delta table's new files among the staged `files` (identity files are not
+/// table files), with their sizes and statistics.
+fn data_files(staging: &Path, files: &[String]) -> Result<BTreeMap<String, Vec<DataFile>>> {
+    let mut out: BTreeMap<String, Vec<DataFile>> = BTreeMap::new();
+    let marker = format!("/{PARTITION_COLUMN}=");
+    for rel in files.iter().filter(|f| !f.starts_with("_opintel/")) {
+        let Some(i) = rel.find(&marker) else { continue };
+        let table = &rel[..i];
+        let in_table = &rel[i + 1..];
+        let date = in_table
+            .split('/')
+            .next()
+            .and_then(|p| p.split_once('='))
+            .map(|(_, d)| d.to_string())
+            .unwrap_or_default();
+        let path = staging.join(rel);
+        let file = File::open(&path).map_err(io_at(&path))?;
+        let size = file.metadata().map_err(io_at(&path))?.len() as i64;
+        let reader = SerializedFileReader::new(file)?;
+        let meta = reader.metadata();
+        let schema = datafusion::parquet::arrow::parquet_to_arrow_schema(
+            meta.file_metadata().schema_descr(),
+            meta.file_metadata().key_value_metadata(),
+        )?;
+        out.entry(table.to_string()).or_default().push(DataFile {
+            path: in_table.to_string(),
+            size,
+            date,
+            rows: meta.file_metadata().num_rows(),
+            stats: delta::stats_of(meta, &std::sync::Arc::new(schema)),
+        });
+    }
+    Ok(out)
+}
+
+/// Put a committed ingest's files in place and commit each of its tables to Delta
+/// (a table that already holds it is skipped), delete the files it retired, and mark
+/// it done. Idempotent: run again after a crash at any point of it.
+pub(super) fn roll_forward(lake: &Lake, record: &LogRecord) -> Result<()> {
+    let store = lake.store();
     for (i, rel) in record.files.iter().enumerate() {
-        let src = staging.join(rel);
-        let dst = lake.root.join(rel);
-        if !src.exists() {
-            continue;
-        }
-        if let Some(dir) = dst.parent() {
-            fs::create_dir_all(dir).map_err(io_at(dir))?;
-        }
-        fs::rename(&src, &dst).map_err(io_at(&dst))?;
-        if i == 0 {
+        if store.place(record.txn, rel)? && i == 0 {
             crate::fault::point("lake.roll_forward.first_move");
         }
     }
-    for rel in &record.retired {
-        match fs::remove_file(lake.root.join(rel)) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(io_at(lake.root.join(rel))(e));
+    let loc = lake.location().clone();
+    let tables = record.tables.clone();
+    let n = record.txn;
+    crate::runtime::block_on(async move {
+        for (rel, files) in &tables {
+            let mut table = delta::open(&loc, rel).await?;
+            if !delta::exists(&table) {
+                let schema = table_schema(rel).ok_or_else(|| Error::Lake {
+                    path: rel.into(),
+                    message: "not a table of the contract".into(),
+                })?;
+                table = delta::create(table, rel, &schema).await?;
             }
-            _ => {}
+            delta::commit(&mut table, rel, files, n).await?;
+            crate::fault::point("lake.delta.committed");
         }
+        Ok::<_, Error>(())
+    })??;
+    for rel in &record.retired {
+        store.delete(rel)?;
     }
-    fs::remove_dir_all(staging).map_err(io_at(staging))?;
-    Ok(())
+    store.mark_done(record.txn)?;
+    store.finish_staging(record.txn)
+}
+
+/// The file schema (without the partition column) of a lake table folder: a
+/// canonical table or `_rejects/<table>`.
+fn table_schema(rel: &str) -> Option<datafusion::arrow::datatypes::SchemaRef> {
+    match rel.strip_prefix("_rejects/") {
+        Some(t) => crate::contract::table(t).map(|_| super::rejects_schema()),
+        None => crate::contract::table(rel).map(|t| t.lake_schema()),
+    }
 }
 
 /// Make the staged files durable before the commit record is written. On Linux one
@@ -198,11 +247,4 @@ fn sync_files(staging: &Path, files: &[String]) -> Result<()> {
             .map_err(io_at(&p))?;
     }
     Ok(())
-}
-
-/// Persist a rename in a folder (best effort: not every file system supports it).
-fn sync_dir(dir: &Path) {
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
 }

@@ -365,7 +365,14 @@ impl RejectWriter {
             return Ok(());
         }
         if self.writer.is_none() {
-            let rel = format!("_rejects/{}/part-{:08}-0.parquet", self.table, txn.id());
+            let date = chrono::DateTime::from_timestamp_micros(self.now)
+                .map(|d| d.date_naive().to_string())
+                .unwrap_or_default();
+            let rel = format!(
+                "_rejects/{}/{PARTITION_COLUMN}={date}/part-{:08}-0.parquet",
+                self.table,
+                txn.id()
+            );
             let path = txn.stage(&rel)?;
             let file = File::create(&path).map_err(io_at(&path))?;
             self.writer = Some(ArrowWriter::try_new(

@@ -24,6 +24,10 @@ pub struct Manifest {
     /// The values every query was run with (tolerance, SLA hours, history, `[params]`).
     pub parameters: Parameters,
     pub lake: String,
+    /// The Delta version of every lake table the run read (its folder in the lake →
+    /// version; null for a table not created yet): `opintel run --reproduce` reads
+    /// exactly these.
+    pub lake_versions: std::collections::BTreeMap<String, Option<u64>>,
     pub phases: Vec<Phase>,
     pub ingest: Option<IngestReport>,
     /// Newest event per table up to the end of the as-of date, and whether it is stale.

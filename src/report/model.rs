@@ -326,6 +326,7 @@ pub fn build(charts: &Path, inputs: &Inputs) -> Result<Page> {
     let run = &inputs.run;
     let sections = vec![
         fill(&cx)?,
+        order_flow(&cx)?,
         exceptions(&cx)?,
         inventory(&cx)?,
         suppliers(&cx)?,
@@ -651,6 +652,121 @@ fn fill(cx: &Ctx) -> Result<Section> {
         ],
     ));
     Ok(section("fill", "Are we filling orders?", lead, blocks))
+}
+
+/// Backorder buckets, in order.
+const LATE_BUCKETS: [&str; 5] = ["0-1d", "1-3d", "3-7d", "7-14d", "14d+"];
+
+fn order_flow(cx: &Ctx) -> Result<Section> {
+    let lead = "Orders placed in the window: how many went out complete, in how many parcels and how fast; and the lines past their promise that have not shipped.";
+    let title = "How are orders flowing?";
+    let mut blocks = Vec::new();
+    match cx.frame("report_order_flow_daily") {
+        Some(daily) if daily.rows() > 0 => {
+            let (dates, chans, orders) = (
+                daily.text("order_date"),
+                daily.text("channel"),
+                daily.num("orders"),
+            );
+            let mut series: Vec<(String, Vec<(NaiveDate, f64)>)> = Vec::new();
+            for i in 0..daily.rows() {
+                let (Some(d), Some(c), Some(v)) = (&dates[i], &chans[i], orders[i]) else {
+                    continue;
+                };
+                let Ok(day) = NaiveDate::parse_from_str(d, "%Y-%m-%d") else {
+                    continue;
+                };
+                match series.iter_mut().find(|s| &s.0 == c) {
+                    Some(s) => s.1.push((day, v)),
+                    None => series.push((c.clone(), vec![(day, v)])),
+                }
+            }
+            series.truncate(6);
+            let provisional = feeds_of(cx, "order_flow")
+                .and_then(|feeds| provisional_from(cx.inputs.freshness, &feeds));
+            let c = chart::render(
+                cx.charts,
+                "orders_by_channel",
+                "Orders placed per day",
+                "Orders (an order id within a channel and warehouse) placed each day, by channel.",
+                (860, 300),
+                &Lines {
+                    series,
+                    percent: false,
+                    target: None,
+                    y_label: "orders".into(),
+                    provisional_from: provisional,
+                },
+            )?;
+            blocks.push(cx.figure(c, provisional.map(|d| provisional_note(cx, d))));
+        }
+        Some(_) => blocks.push(empty("No order was placed in the window.")),
+        None => blocks.push(missing_kpi("Order flow")),
+    }
+    blocks.push(heading("Cycle time by warehouse"));
+    match cx.frame("order_cycle_time") {
+        Some(f) if f.rows() > 0 => {
+            let rows: Vec<usize> = (0..f.rows()).collect();
+            blocks.push(cx.table(
+                &f,
+                &rows,
+                &[
+                    ("warehouse_id", "Warehouse", Kind::Code),
+                    ("orders", "Orders", Kind::Int),
+                    ("complete_orders", "Complete", Kind::Int),
+                    ("split_shipment_rate", "Split", Kind::Pct),
+                    ("order_to_ship_hours_median", "Median to ship", Kind::Hours),
+                    ("order_to_ship_hours_p90", "p90 to ship", Kind::Hours),
+                ],
+            ));
+        }
+        Some(_) => blocks.push(empty("No order was placed in the window.")),
+        None => blocks.push(missing_kpi("Order cycle time")),
+    }
+    blocks.push(heading("Backorders"));
+    match cx.frame("report_backorders") {
+        Some(f) if f.rows() > 0 => {
+            let (w, b, lines) = (
+                f.text("warehouse_id"),
+                f.text("days_late_bucket"),
+                f.num("lines"),
+            );
+            let mut stacks: Vec<(String, Vec<f64>)> = Vec::new();
+            for i in 0..f.rows() {
+                let (Some(w), Some(b)) = (&w[i], &b[i]) else {
+                    continue;
+                };
+                let Some(k) = LATE_BUCKETS.iter().position(|x| x == b) else {
+                    continue;
+                };
+                let slot = match stacks.iter().position(|s| &s.0 == w) {
+                    Some(j) => j,
+                    None => {
+                        stacks.push((w.clone(), vec![0.0; LATE_BUCKETS.len()]));
+                        stacks.len() - 1
+                    }
+                };
+                stacks[slot].1[k] = lines[i].unwrap_or(0.0);
+            }
+            let c = chart::render(
+                cx.charts,
+                "backorders",
+                "Backorder lines by days late",
+                "Order lines past their promise and not shipped in full at the end of the as-of date, stacked by warehouse; every line is in kpis/backorders.csv.",
+                (860, 320),
+                &StackedBars {
+                    categories: LATE_BUCKETS.iter().map(|s| s.to_string()).collect(),
+                    stacks,
+                    notes: vec![None; LATE_BUCKETS.len()],
+                    y_label: "lines".into(),
+                },
+            )?;
+            blocks.push(cx.figure(c, None));
+        }
+        Some(_) => blocks.push(empty("No order line is past its promise.")),
+        None => blocks.push(missing_kpi("Backorders")),
+    }
+    Ok(section("orders", title, lead, blocks))
 }
 
 /// The feeds a KPI's header names (`-- feeds:`).
@@ -1218,6 +1334,9 @@ fn is_builtin_section(name: &str) -> bool {
         "count_variance_by_zone",
         "count_variance_by_supplier",
         "supplier_receipt_accuracy",
+        "order_flow",
+        "order_cycle_time",
+        "backorders",
         crate::kpi::priority::QUERY,
         crate::kpi::priority::BACKTEST_TABLE,
     ]

@@ -2,6 +2,7 @@
 //! read Parquet outputs into plain values.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -176,6 +177,37 @@ pub fn value(c: &dyn Array, r: usize) -> V {
     }
 }
 
+/// The columns of `fill_rate`, in the contract's order.
+pub const FILL_RATE_COLUMNS: [&str; 11] = [
+    "due_date",
+    "channel",
+    "warehouse_id",
+    "lines",
+    "orders",
+    "units_demanded",
+    "units_filled",
+    "unit_fill_rate",
+    "line_fill_rate",
+    "order_fill_rate",
+    "otif_rate",
+];
+
+/// Two sets of tables (name → rows) hold the same rows.
+pub fn assert_same_tables(
+    what: &str,
+    a: &BTreeMap<String, Vec<Vec<V>>>,
+    b: &BTreeMap<String, Vec<Vec<V>>>,
+) {
+    assert_eq!(
+        a.keys().collect::<Vec<_>>(),
+        b.keys().collect::<Vec<_>>(),
+        "{what}: table names"
+    );
+    for (name, rows) in a {
+        assert_rows(&format!("{what}: {name}"), rows, &b[name]);
+    }
+}
+
 /// Compare rows, floats within 1e-9 (relative or absolute).
 pub fn assert_rows(what: &str, actual: &[Vec<V>], expected: &[Vec<V>]) {
     assert_eq!(
@@ -196,4 +228,130 @@ pub fn assert_rows(what: &str, actual: &[Vec<V>], expected: &[Vec<V>]) {
             );
         }
     }
+}
+
+/// A local S3-compatible server (moto's, from tests/requirements.txt) on a free port
+/// of 127.0.0.1 with one bucket, stopped when dropped.
+pub struct S3Server {
+    child: std::process::Child,
+    pub endpoint: String,
+    pub bucket: String,
+}
+
+impl S3Server {
+    pub fn start(bucket: &str) -> S3Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let child = Command::new("python3")
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 -m moto.server (pip install -r tests/requirements.txt)");
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let started = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(30),
+                "the S3 server did not start on port {port}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let s3 = S3Server {
+            child,
+            endpoint,
+            bucket: bucket.to_string(),
+        };
+        let made = Command::new("python3")
+            .args([
+                "-c",
+                "import boto3, sys; boto3.client('s3', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='test', aws_secret_access_key='test').create_bucket(Bucket=sys.argv[2])",
+                &s3.endpoint,
+                bucket,
+            ])
+            .output()
+            .expect("python3 with boto3");
+        assert!(
+            made.status.success(),
+            "create bucket: {}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+        s3
+    }
+
+    /// The environment a process needs to use this server.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_ACCESS_KEY_ID", "test".into()),
+            ("AWS_SECRET_ACCESS_KEY", "test".into()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_ALLOW_HTTP", "true".into()),
+        ]
+    }
+
+    /// `s3://<bucket>/<prefix>`.
+    pub fn url(&self, prefix: &str) -> String {
+        format!("s3://{}/{prefix}", self.bucket)
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Run `opintel` with `args` in `cwd` and extra environment variables.
+pub fn opintel_env(cwd: &Path, args: &[&str], env: &[(&str, String)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_opintel"));
+    c.args(args).current_dir(cwd).env_remove("OPINTEL_FAULT");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("run opintel")
+}
+
+/// [`opintel_env`] insisting on success.
+pub fn opintel_env_ok(cwd: &Path, args: &[&str], env: &[(&str, String)]) -> Output {
+    let out = opintel_env(cwd, args, env);
+    assert!(
+        out.status.success(),
+        "opintel {args:?} failed ({:?})\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Every KPI table of a report folder: name → rows (sorted, so order does not count).
+pub fn kpi_tables(report: &Path) -> BTreeMap<String, Vec<Vec<V>>> {
+    let mut out = BTreeMap::new();
+    for e in std::fs::read_dir(report.join("kpis"))
+        .expect("kpis")
+        .flatten()
+    {
+        let p = e.path();
+        if p.extension().is_some_and(|x| x == "parquet") {
+            let name = p
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let mut rows = read_parquet(&p).1;
+            rows.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+            out.insert(name, rows);
+        }
+    }
+    out
 }

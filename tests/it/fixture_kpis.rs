@@ -33,22 +33,7 @@ fn tiny_fixture_kpis_match_hand_computation() {
     //  O4/1 web WH2 due 11-19: demand 3 − 1 (" customer ") = 2, shipped 3 → filled 2.
     //  O5 due before, O6 due after the window; O7 (qty −3) was rejected at ingest.
     let (cols, rows) = read_parquet(&kpis.join("fill_rate.parquet"));
-    assert_eq!(
-        cols,
-        [
-            "due_date",
-            "channel",
-            "warehouse_id",
-            "lines",
-            "orders",
-            "units_demanded",
-            "units_filled",
-            "unit_fill_rate",
-            "line_fill_rate",
-            "order_fill_rate",
-            "otif_rate"
-        ]
-    );
+    assert_eq!(cols, FILL_RATE_COLUMNS);
     assert_rows(
         "fill_rate",
         &rows,

@@ -10,17 +10,18 @@ use std::path::{Path, PathBuf};
 /// not use each other).
 const LAYERS: &[(&str, u32)] = &[
     ("error", 0),
-    ("fault", 0),
-    ("progress", 0),
-    ("contract", 1),
-    ("config", 2),
-    ("ingest", 3),
-    ("lake", 4),
-    ("engine", 5),
-    ("kpi", 6),
-    ("report", 7),
-    ("publish", 8),
-    ("app", 9),
+    ("fault", 1),
+    ("progress", 1),
+    ("runtime", 1),
+    ("contract", 2),
+    ("config", 3),
+    ("ingest", 4),
+    ("lake", 5),
+    ("engine", 6),
+    ("kpi", 7),
+    ("report", 8),
+    ("publish", 9),
+    ("app", 10),
 ];
 
 fn rank(module: &str) -> Option<u32> {

@@ -7,12 +7,14 @@ mod common;
 
 mod analysts;
 mod bad_input;
+mod delta_lake;
 mod fixture_kpis;
 mod generator_contract;
 mod ingest_formats;
 mod lake_layout;
 mod layers;
 mod line_fulfilment;
+mod mapping;
 mod nightly;
 mod priority;
 mod readme;

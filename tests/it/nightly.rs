@@ -109,21 +109,6 @@ fn lake_rows(lake: &Path) -> BTreeMap<String, Vec<String>> {
     out
 }
 
-fn assert_same_kpis(
-    what: &str,
-    a: &BTreeMap<String, Vec<Vec<V>>>,
-    b: &BTreeMap<String, Vec<Vec<V>>>,
-) {
-    assert_eq!(
-        a.keys().collect::<Vec<_>>(),
-        b.keys().collect::<Vec<_>>(),
-        "{what}: KPI files"
-    );
-    for (name, rows) in a {
-        assert_rows(&format!("{what}: {name}"), rows, &b[name]);
-    }
-}
-
 #[test]
 fn killed_runs_recover_to_the_uninterrupted_result() {
     let n = nights();
@@ -154,6 +139,8 @@ fn killed_runs_recover_to_the_uninterrupted_result() {
         "lake.commit.before_log_rename",
         "lake.commit.after_log_rename",
         "lake.roll_forward.first_move",
+        "lake.delta.committed:1",
+        "lake.delta.committed:4",
         "run.after_ingest",
         "run.query:1",
         "run.query:6",
@@ -212,7 +199,7 @@ fn killed_runs_recover_to_the_uninterrupted_result() {
         }
         // The next run finishes the work.
         opintel_ok(dir, &args);
-        assert_same_kpis(case, &kpis(&dir.join(&out)), &want_kpis);
+        assert_same_tables(case, &kpis(&dir.join(&out)), &want_kpis);
         let got_lake = lake_rows(&dir.join(&lake));
         for (t, rows) in &want_lake {
             assert_eq!(got_lake[t].len(), rows.len(), "{case}: {t} rows");
@@ -252,7 +239,8 @@ fn a_second_run_is_refused_or_waits_and_a_dead_holder_does_not_block() {
     opintel_ok(dir, &night_args("lake", "out1", "night1"));
     let lake = dir.join("lake");
     // Another run holds the lake (this test process takes the lock).
-    let held = opintel::lake::LakeLock::acquire(&lake, None).expect("lock");
+    let held = opintel::lake::LakeLock::acquire(&opintel::config::LakeConfig::at(&lake), None)
+        .expect("lock");
     let o = run_with(dir, &night_args("lake", "out2", "gen/exports"), None);
     assert_eq!(o.status.code(), Some(5), "lock held → exit 5");
     let err = String::from_utf8_lossy(&o.stderr);
@@ -318,7 +306,7 @@ fn a_full_disk_fails_cleanly_and_changes_nothing() {
     assert!(err.contains("disk is full"), "{err}");
     assert!(err.contains(".parquet"), "names the file: {err}");
     assert_eq!(lake_rows(&dir.join("lake")), before, "lake unchanged");
-    assert_same_kpis("report unchanged", &kpis(&dir.join("out")), &before_kpis);
+    assert_same_tables("report unchanged", &kpis(&dir.join("out")), &before_kpis);
     assert_eq!(
         std::fs::read_dir(dir.join("lake/_opintel/staging"))
             .map(|d| d.count())

@@ -1,4 +1,4 @@
-//! The four core KPIs on a generated operation, compared row by row with an
+//! The core and order-flow KPIs and the tiles on a generated operation, compared row by row with an
 //! independent implementation of docs/kpis.md in DuckDB (`tests/reference/`), and
 //! the ingest counts compared with the noise the generator says it injected.
 //! Needs `python3` with `duckdb` and `pyarrow` (installed by `.ci/run`).
@@ -44,6 +44,14 @@ fn reference_matches(dir: &Path, lake: &str, as_of: &str, out: &str, extra: &[&s
         compare.to_str().expect("p"),
         ref_out.to_str().expect("p"),
         ours.to_str().expect("p"),
+    ]);
+    // The order-flow KPIs (docs/kpis.md), row by row.
+    python(&[
+        compare.to_str().expect("p"),
+        ref_out.to_str().expect("p"),
+        ours.to_str().expect("p"),
+        "--names",
+        "order_flow,backorders,exception_resolution,count_variance_by_abc",
     ]);
     // The report's tiles (the current window's values) against the reference's,
     // computed from its own KPI tables.

@@ -95,6 +95,21 @@ fn expected_tiles(kpis: &Path) -> HashMap<&'static str, f64> {
         "receipt_accuracy",
         weighted(&col(&r, &n, "accuracy_rate"), &col(&r, &n, "receipt_lines")),
     );
+    // Order cycle time: the network row (ALL).
+    let (n, r) = read_parquet(&kpis.join("order_cycle_time.parquet"));
+    let all = r
+        .iter()
+        .position(|row| row[0] == s("ALL"))
+        .expect("ALL row of order_cycle_time");
+    t.insert(
+        "split_shipment_rate",
+        col(&r, &n, "split_orders")[all].expect("split")
+            / col(&r, &n, "complete_orders")[all].expect("complete"),
+    );
+    t.insert(
+        "order_to_ship_p90_hours",
+        col(&r, &n, "order_to_ship_hours_p90")[all].expect("p90"),
+    );
     let (n, r) = read_parquet(&kpis.join("return_to_stock.parquet"));
     let all = r
         .iter()
@@ -353,7 +368,7 @@ fn check_in_browser(report: &Path, out: &Path) {
     );
     let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("json");
     assert_eq!(v["problems"].as_array().map(|a| a.len()), Some(0), "{v:#}");
-    assert_eq!(v["results"]["desktop"]["tiles"], 10);
+    assert_eq!(v["results"]["desktop"]["tiles"], 12);
     assert!(out.join("desktop.png").is_file() && out.join("phone.png").is_file());
     assert!(v["results"]["pdf_A4_bytes"].as_u64().unwrap_or(0) > 10_000);
     assert!(v["results"]["pdf_Letter_bytes"].as_u64().unwrap_or(0) > 10_000);

@@ -4,7 +4,9 @@
     python3 tests/notebooks/run_notebooks.py --lake data/demo/lake --report reports/demo
 
 Each notebook runs in a fresh `python3` kernel (nbclient), with OPINTEL_LAKE and
-OPINTEL_REPORT set to the given folders and the notebooks folder as working directory.
+OPINTEL_REPORT set to the given lake (a folder or an s3:// URL, its credentials and endpoint
+in the AWS_* environment variables, which the kernels inherit) and report folder, and the
+notebooks folder as working directory.
 A cell that raises, or runs longer than --timeout seconds, fails its notebook; the
 runner prints the notebook, the cell number and the error, goes on with the other
 notebooks, and exits 1 when any failed. Notebooks are committed without outputs: one
@@ -12,7 +14,7 @@ that has outputs or execution counts fails too (unless --allow-outputs), so diff
 clean (--clear strips them). Nothing is written back to the notebooks; --save DIR keeps the
 executed copies.
 
-Needs: nbclient, nbformat, ipykernel, polars, duckdb, pyarrow (tests/requirements.txt).
+Needs: nbclient, nbformat, ipykernel, polars, duckdb, pyarrow, deltalake (tests/requirements.txt).
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--lake", type=Path, default=ROOT / "data/demo/lake",
-                   help="the Parquet lake (OPINTEL_LAKE; default data/demo/lake)")
+    p.add_argument("--lake", default=str(ROOT / "data/demo/lake"),
+                   help="the Delta lake, a folder or an s3:// URL (OPINTEL_LAKE; default data/demo/lake)")
     p.add_argument("--report", type=Path, default=ROOT / "reports/demo",
                    help="the report folder with kpis/ and manifest.json (OPINTEL_REPORT; default reports/demo)")
     p.add_argument("--notebooks", type=Path, default=ROOT / "notebooks",
@@ -141,8 +143,12 @@ def main(argv: list[str]) -> int:
     args = parse_args(argv)
     if args.clear:
         return clear(sorted(args.notebooks.glob("*.ipynb")))
-    lake, report = args.lake.resolve(), args.report.resolve()
-    for label, folder in (("lake", lake), ("report", report)):
+    # The lake may be an s3:// URL: passed on as it is (not a folder to check here; a
+    # notebook that finds no table there fails and says so).
+    lake = args.lake if "://" in args.lake else Path(args.lake).resolve()
+    report = args.report.resolve()
+    folders = [("report", report)] if isinstance(lake, str) else [("lake", lake), ("report", report)]
+    for label, folder in folders:
         if not folder.is_dir():
             print(f"error: the {label} folder {folder} does not exist (run `opintel demo` first)",
                   file=sys.stderr)

@@ -5,7 +5,9 @@ This is a second reading of the contract (docs/contract.md and docs/kpis.md), wr
 without looking at opintel's own SQL, so that the Rust tests can compare every row the
 product computes against an engine that shares no code with it.
 
-It reads the Parquet lake (`LAKE/<table>/event_date=YYYY-MM-DD/*.parquet`) and writes
+It reads the lake, a set of Delta Lake tables (`LAKE/<table>/_delta_log/` and Parquet files
+in `LAKE/<table>/event_date=YYYY-MM-DD/`; LAKE may be a folder or an s3:// URL, with the
+credentials and endpoint in the AWS_* environment variables), and writes
 
     OUT/fill_rate.parquet
     OUT/exception_aging.parquet
@@ -28,6 +30,11 @@ Usage:
         [--tolerance 0] [--sla critical=4,high=24,medium=72,low=168] [--tiles]
     python3 kpis_duckdb.py --selfcheck
 
+A table's files are the ones its Delta log lists at the table's current version (a folder
+may hold other files: an interrupted ingest's uploads, files `opintel lake optimize`
+replaced and `vacuum` has not deleted yet). A table folder without `_delta_log` (a lake of
+the older layout) is read as every Parquet file below it.
+
 Every KPI is one SQL string below, a chain of named CTEs. Run parameters (as-of date,
 window, tolerance, SLA hours) are never pasted into SQL: they live in two one-off tables,
 `params` and `sla`, that the queries join.
@@ -37,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import glob
 import math
 import os
@@ -821,28 +829,94 @@ class ReferenceError(Exception):
 # ---------------------------------------------------------------------------------------
 
 
+# opintel's lake is a set of Delta Lake tables. The Parquet files of a table are the ones
+# its Delta log (`<table>/_delta_log/`) lists at the current version: a table folder can
+# also hold files that are not (or no longer) part of the table — uploaded by an ingest
+# that was interrupted before its commit, or replaced by `opintel lake optimize` and not
+# yet deleted by `vacuum` — so the files are never found by globbing. The partition
+# column `event_date` is not inside the files: the Delta reader adds it from the log's
+# partition values. The lake may be an s3:// URL; deltalake then reads it with the
+# credentials and endpoint of the AWS_* environment variables.
+
+# The AWS_* variables handed to deltalake as storage options for an s3:// lake.
+S3_ENV = ["AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+          "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ALLOW_HTTP"]
+
+
+def is_url(lake: str) -> bool:
+    return "://" in lake
+
+
+def storage_options(lake: str) -> dict[str, str] | None:
+    """deltalake's storage options for `lake`: for an s3:// URL, the AWS_* variables that are
+    set (lower-case keys, as object_store spells them); None for a folder."""
+    if not lake.startswith("s3://"):
+        return None
+    return {k.lower(): os.environ[k] for k in S3_ENV if os.environ.get(k)}
+
+
+def table_uri(lake: str, table: str) -> str:
+    return f"{lake.rstrip('/')}/{table}" if is_url(lake) else os.path.join(lake, table)
+
+
 def lake_files(lake: str, table: str) -> list[str]:
-    """Parquet files of one table. Hidden files (in-progress writes) are not listed."""
+    """Parquet files of one table of a lake of the older layout (no Delta log): every file
+    below the table folder. Hidden files (in-progress writes) are not listed."""
     pattern = os.path.join(glob.escape(os.path.join(lake, table)), "**", "*.parquet")
     return sorted(glob.glob(pattern, recursive=True))
+
+
+def table_source(con: duckdb.DuckDBPyConnection, lake: str,
+                 table: str) -> tuple[str, dict] | None:
+    """Where DuckDB reads `table`'s rows (with `event_date`): a SQL source and its
+    parameters, or None when the table has no rows (no such table, or no files)."""
+    uri = table_uri(lake, table)
+    if is_url(lake) or os.path.isdir(os.path.join(uri, "_delta_log")):
+        import deltalake
+        import pyarrow.fs as pa_fs
+
+        try:
+            delta = deltalake.DeltaTable(uri, storage_options=storage_options(lake))
+            files = delta.file_uris()
+        except deltalake.exceptions.TableNotFoundError:
+            return None  # no such table (or its first commit is not written yet)
+        except (deltalake.exceptions.DeltaError, OSError) as e:
+            raise ReferenceError(f"{table}: cannot read the Delta table {uri}: {e}") from None
+        if not files:
+            return None
+        # A pyarrow dataset of exactly the files of the current version, each with its
+        # event_date partition value. A local table is read through pyarrow's own file
+        # system (faster than deltalake's Python file handler, which an S3 table uses).
+        fs = (None if is_url(lake)
+              else pa_fs.SubTreeFileSystem(os.path.abspath(uri), pa_fs.LocalFileSystem()))
+        name = f"delta_{table}"
+        con.register(name, delta.to_pyarrow_dataset(filesystem=fs))
+        return name, {}
+    # A lake of the older layout: plain Hive-partitioned Parquet, every file below the
+    # folder (event_date from the folder names).
+    files = lake_files(lake, table)
+    if not files:
+        return None
+    return ("read_parquet($files, hive_partitioning = true, union_by_name = true)",
+            {"files": files})
 
 
 def load_table(con: duckdb.DuckDBPyConnection, lake: str, table: str) -> None:
     """Create table `table` with the contract's columns and working types.
 
-    A missing or empty table folder is zero rows. A missing contract column is an error;
+    A missing or empty table is zero rows. A missing contract column is an error;
     a column stored with another type than the contract's is cast, with a warning.
     """
     columns = TABLES[table]["columns"] + SYSTEM_COLUMNS
-    files = lake_files(lake, table)
-    if not files:
+    found = table_source(con, lake, table)
+    if found is None:
         cols = ", ".join(f"CAST(NULL AS {WORKING_TYPE[k]}) AS {c}" for c, k in columns)
         con.execute(f"CREATE TABLE {table} AS SELECT {cols} LIMIT 0")
         return
-    source = "read_parquet($files, hive_partitioning = true, union_by_name = true)"
+    source, params = found
     stored = {
         row[0]: row[1]
-        for row in con.execute(f"DESCRIBE SELECT * FROM {source}", {"files": files}).fetchall()
+        for row in con.execute(f"DESCRIBE SELECT * FROM {source}", params).fetchall()
     }
     missing = [c for c, _ in columns if c not in stored]
     if missing:
@@ -857,8 +931,7 @@ def load_table(con: duckdb.DuckDBPyConnection, lake: str, table: str) -> None:
             select.append(f"CAST(CAST({c} AS TIMESTAMPTZ) AS TIMESTAMP) AS {c}")
         else:
             select.append(f"CAST({c} AS {WORKING_TYPE[k]}) AS {c}")
-    con.execute(f"CREATE TABLE {table} AS SELECT {', '.join(select)} FROM {source}",
-                {"files": files})
+    con.execute(f"CREATE TABLE {table} AS SELECT {', '.join(select)} FROM {source}", params)
 
 
 # ---------------------------------------------------------------------------------------
@@ -948,10 +1021,13 @@ def parse_date(text: str) -> dt.date:
 # ---------------------------------------------------------------------------------------
 
 
-def write_lake_table(lake: str, table: str, rows: list[dict]) -> None:
+def write_lake_table(lake: str, table: str, rows: list[dict], delta: bool = True) -> None:
     """Write `rows` (dicts of canonical fields) as one Parquet file per event_date
     partition, with the lake's types. Missing fields are NULL; `_ingest_seq` defaults to a
-    global counter in the order rows are given. Used by the self-check and by tests."""
+    global counter in the order rows are given. With `delta` (as opintel writes it) the
+    files are one commit appended to the Delta table `lake/table`, partitioned by
+    event_date; without, plain files in `lake/table/event_date=…/` (the older layout).
+    Used by the self-check and by tests."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -979,6 +1055,17 @@ def write_lake_table(lake: str, table: str, rows: list[dict]) -> None:
             row[c] = v
         day = row[time_col].astimezone(dt.timezone.utc).date().isoformat()
         parts.setdefault(day, []).append(row)
+    if delta:
+        from deltalake import write_deltalake
+
+        # event_date is a column of the Delta table, stored in the log, not in the files.
+        days = [dt.date.fromisoformat(day) for day, rs in parts.items() for _ in rs]
+        data = {c: [r.get(c) for rs in parts.values() for r in rs] for c, _ in columns}
+        data["event_date"] = days
+        write_deltalake(os.path.join(lake, table),
+                        pa.table(data, schema=schema.append(pa.field("event_date", pa.date32()))),
+                        mode="append", partition_by=["event_date"])
+        return
     for day, part_rows in parts.items():
         folder = os.path.join(lake, table, f"event_date={day}")
         os.makedirs(folder, exist_ok=True)
@@ -991,24 +1078,28 @@ def write_lake_table(lake: str, table: str, rows: list[dict]) -> None:
 write_lake_table.seq = 0
 
 
-def build_selfcheck_lake(lake: str) -> None:
+def build_selfcheck_lake(lake: str, delta: bool = True) -> None:
     """Write the self-check's 44-row lake into `lake` (the hand computation is in
-    `selfcheck`). Every row is placed so that the values the four core KPIs and the tiles
-    had on the first 10 rows stay what they were: the rows added for the four later KPIs
-    are order lines not due in the core window, exceptions resolved by end(D), an item
-    version with the same supplier and cost, and rows seen only from as-of 2026-11-22."""
+    `selfcheck`), as Delta tables (or, without `delta`, in the older plain layout). Every
+    row is placed so that the values the four core KPIs and the tiles had on the first 10
+    rows stay what they were: the rows added for the four later KPIs are order lines not
+    due in the core window, exceptions resolved by end(D), an item version with the same
+    supplier and cost, and rows seen only from as-of 2026-11-22."""
+    # The same _ingest_seq values in every lake this builds.
+    write_lake_table.seq = 0
+    write = functools.partial(write_lake_table, delta=delta)
     # 1 item row: SKU-1 costs 2.50, supplied by SUP-A (no ABC class yet).
     # + 3 rows: SKU-1 becomes class B on 11-15 and class A on 11-22 12:00 (same supplier,
     # same cost); SKU-2 (class '', cost 1.00).
     sku1 = {"sku": "SKU-1", "supplier_id": "SUP-A", "unit_cost": 2.5}
-    write_lake_table(lake, "items", [
+    write(lake, "items", [
         {**sku1, "updated_at": "2026-10-01T00:00:00Z"},
         {**sku1, "abc_class": "B", "updated_at": "2026-11-15T00:00:00Z"},
         {**sku1, "abc_class": "A", "updated_at": "2026-11-22T12:00:00Z"},
         {"sku": "SKU-2", "supplier_id": "SUP-A", "unit_cost": 1.0, "abc_class": "",
          "updated_at": "2026-10-01T00:00:00Z"}])
     # 1 location row: L1 is zone A of WH1.
-    write_lake_table(lake, "locations", [
+    write(lake, "locations", [
         {"location_id": "L1", "warehouse_id": "WH1", "zone": "A",
          "updated_at": "2026-10-01T00:00:00Z"}])
     # 3 order-line rows: O1/1 ordered 10, then a later version where the customer
@@ -1036,7 +1127,7 @@ def build_selfcheck_lake(lake: str) -> None:
           "promised_ship_at": "2026-11-22T12:00:00Z", "updated_at": "2026-11-19T12:00:00Z"}
     o5 = {"order_id": "O5", "sku": "SKU-1", "channel": "marketplace", "warehouse_id": "WH1",
           "promised_ship_at": "2026-11-24T12:00:00Z"}
-    write_lake_table(lake, "order_lines", [
+    write(lake, "order_lines", [
         {**line, "line_id": "1", "qty_ordered": 10.0, "updated_at": "2026-11-18T10:00:00Z"},
         {**line, "line_id": "1", "qty_ordered": 10.0, "cancelled_qty": 2.0,
          "cancel_reason": "customer", "updated_at": "2026-11-19T09:00:00Z"},
@@ -1067,7 +1158,7 @@ def build_selfcheck_lake(lake: str) -> None:
     # SH2; O3/2 gets 1 in SH4 (11-19 21:00); O4/1 gets 1 in SH5 (11-19 18:00); O5/1 and
     # O5/2 get all in SH6 (11-19 10:00); O6 gets 4 in SH7 (10-04 08:00).
     s = {"sku": "SKU-1", "warehouse_id": "WH1"}
-    write_lake_table(lake, "shipments", [
+    write(lake, "shipments", [
         {**ship, "event_id": "s1", "line_id": "1", "qty_shipped": 8.0,
          "shipped_at": "2026-11-19T12:00:00Z"},
         {**ship, "event_id": "s2", "line_id": "2", "qty_shipped": 3.0,
@@ -1100,7 +1191,7 @@ def build_selfcheck_lake(lake: str) -> None:
     #      and resolved, resolved ingested later (a tie decided by _ingest_seq: 3 h).
     dmg = {"exception_type": "damaged", "severity": "medium"}
     e7 = {"exception_id": "E7", "exception_type": "carrier_cutoff_miss", "severity": "critical"}
-    write_lake_table(lake, "exception_events", [
+    write(lake, "exception_events", [
         {**exc, "event_id": "e1", "status": "open", "event_at": "2026-11-18T00:00:00Z"},
         {**exc, "event_id": "e2", "status": "resolved", "event_at": "2026-11-21T08:00:00Z"},
         {**dmg, "exception_id": "E2", "event_id": "e3", "status": "open",
@@ -1124,7 +1215,7 @@ def build_selfcheck_lake(lake: str) -> None:
     # + 3 rows on 11-22 (seen from as-of 11-22 only): SKU-1 system 5, counted 5; SKU-2
     # system 4, counted 5; SKU-X (no item) at L2 (no location) system 3, counted 1.
     cc = {"count_id": "CC2", "warehouse_id": "WH1", "location_id": "L1"}
-    write_lake_table(lake, "cycle_counts", [
+    write(lake, "cycle_counts", [
         {"event_id": "c1", "count_id": "CC1", "warehouse_id": "WH1", "location_id": "L1",
          "sku": "SKU-1", "system_qty": 10.0, "counted_qty": 8.0,
          "counted_at": "2026-11-10T09:00:00Z"},
@@ -1138,18 +1229,33 @@ def build_selfcheck_lake(lake: str) -> None:
 
 
 def selfcheck() -> None:
-    """Build a 44-row lake, compute the KPIs and the current tiles as of 2026-11-20
-    (window 28 days: 2026-10-24 00:00Z … end(D) = 2026-11-20 23:59:59.999999Z) and check
-    them against the hand computation in the comments. Then check three more as-of dates
-    on the same lake: the tiles' 0-or-NULL rules, and the later KPIs' windows and
-    snapshots."""
+    """Build a 44-row lake (Delta tables, plus a file their logs do not list), compute the
+    KPIs and the current tiles as of 2026-11-20 (window 28 days: 2026-10-24 00:00Z …
+    end(D) = 2026-11-20 23:59:59.999999Z) and check them against the hand computation in
+    the comments, and that the same lake in the older plain layout gives the same files.
+    Then check three more as-of dates on the same lake: the tiles' 0-or-NULL rules, and
+    the later KPIs' windows and snapshots."""
     import pyarrow.parquet as pq
 
     with tempfile.TemporaryDirectory() as tmp:
         lake, out = os.path.join(tmp, "lake"), os.path.join(tmp, "out")
         build_selfcheck_lake(lake)
+        # A file in a table folder that the Delta log does not list (what an interrupted
+        # ingest leaves): the missing unit of O1/2. Read, it would make the unit, line and
+        # order fill rates of the 2026-11-19 group 1.0; the values below say it is not read.
+        stray = os.path.join(tmp, "stray")
+        write_lake_table(stray, "shipments", [
+            {"event_id": "s-stray", "shipment_id": "SH9", "order_id": "O1", "line_id": "2",
+             "sku": "SKU-1", "warehouse_id": "WH1", "qty_shipped": 1.0,
+             "shipped_at": "2026-11-19T13:00:00Z"}], delta=False)
+        os.replace(os.path.join(stray, "shipments", "event_date=2026-11-19", "part-0.parquet"),
+                   os.path.join(lake, "shipments", "event_date=2026-11-19", "stray.parquet"))
+        # The same lake in the older layout (no Delta log): read by globbing, the same KPIs.
+        old_lake, out_old = os.path.join(tmp, "old-lake"), os.path.join(tmp, "out-old")
+        build_selfcheck_lake(old_lake, delta=False)
 
         compute(lake, dt.date(2026, 11, 20), out, tiles=True)
+        compute(old_lake, dt.date(2026, 11, 20), out_old, tiles=True)
         # Three more as-of dates on the same lake: (b) 2026-11-21 with a 1-day window,
         # (c) 2026-11-09 with 28 days, (d) 2026-11-22 with a 1-day window. Values below.
         out_b, out_c = os.path.join(tmp, "out-b"), os.path.join(tmp, "out-c")
@@ -1336,6 +1442,10 @@ def selfcheck() -> None:
             "order_flow": (order_flow_types, []),
         }
         failures = []
+        for name in [*OUTPUTS, "tiles_current"]:
+            if rows(name) != rows(name, out_old):
+                failures.append(f"{name}: the older-layout lake gives other rows than the "
+                                "Delta lake")
         checks = [(name, name, out, spec) for name, spec in expected.items()]
         checks += [(f"(b) {name}", name, out_b, spec) for name, spec in expected_b.items()]
         checks += [(f"(c) {name}", name, out_c, spec) for name, spec in expected_c.items()]
@@ -1364,14 +1474,15 @@ def selfcheck() -> None:
         print("selfcheck ok: fill_rate, exception_aging, count_variance_by_zone, "
               "count_variance_by_supplier, order_flow, backorders, exception_resolution, "
               "count_variance_by_abc and tiles_current (4 as-of dates) match the hand "
-              "computation")
+              "computation (Delta lake with a stray file; the older layout agrees)")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Independent DuckDB reference for opintel's four core KPIs and "
                     "order_flow, backorders, exception_resolution, count_variance_by_abc.")
-    parser.add_argument("--lake", help="lake folder (LAKE/<table>/event_date=…/*.parquet)")
+    parser.add_argument("--lake", help="the lake: a folder or an s3:// URL (Delta tables "
+                                       "LAKE/<table>/, partitions event_date=…)")
     parser.add_argument("--as-of", type=parse_date, help="as-of date D, YYYY-MM-DD")
     parser.add_argument("--out", help="output folder for the KPI Parquet files")
     parser.add_argument("--window-days", type=int, default=28, help="window W in days (28)")
@@ -1391,9 +1502,23 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not (args.lake and args.as_of and args.out):
         parser.error("--lake, --as-of and --out are required (or --selfcheck)")
-    if not os.path.isdir(args.lake):
+    if not is_url(args.lake) and not os.path.isdir(args.lake):
         print(f"error: lake folder {args.lake} does not exist", file=sys.stderr)
         return 1
+    if is_url(args.lake):
+        # The URL's counterpart of the folder check: at least one table is there.
+        import deltalake
+
+        opts = storage_options(args.lake)
+        try:
+            found = any(deltalake.DeltaTable.is_deltatable(table_uri(args.lake, t), opts)
+                        for t in TABLES)
+        except (deltalake.exceptions.DeltaError, OSError) as e:
+            print(f"error: cannot read the lake {args.lake}: {e}", file=sys.stderr)
+            return 1
+        if not found:
+            print(f"error: no lake table under {args.lake}", file=sys.stderr)
+            return 1
     try:
         compute(args.lake, args.as_of, args.out, args.window_days, args.tolerance, args.sla,
                 tiles=args.tiles)

@@ -59,6 +59,53 @@ pub enum Command {
     EvaluatePriority(EvaluatePriorityArgs),
     /// Backtest the cycle-count priority: rank as of D, check what the next days revealed.
     BacktestPriority(BacktestPriorityArgs),
+    /// Lake maintenance: compact small files, drop unreferenced ones, migrate an older lake.
+    #[command(subcommand)]
+    Lake(LakeCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LakeCommand {
+    /// Compact each partition's small files into bigger ones (one Delta commit per table).
+    Optimize(OptimizeArgs),
+    /// Delete files no table version younger than the retention references.
+    Vacuum(VacuumArgs),
+    /// Convert a lake of the older plain-Parquet layout into a Delta lake.
+    Migrate(MigrateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct OptimizeArgs {
+    #[command(flatten)]
+    pub lake: LakeOpt,
+    /// Size of the compacted files, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 128)]
+    pub target_mb: u64,
+    /// Wait up to this many seconds for another run to release the lake.
+    #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "3600")]
+    pub wait: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct VacuumArgs {
+    #[command(flatten)]
+    pub lake: LakeOpt,
+    /// Keep files that versions of the last N hours read (time travel stops there).
+    #[arg(long, value_name = "N", default_value_t = 168)]
+    pub retain_hours: u64,
+    /// Wait up to this many seconds for another run to release the lake.
+    #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "3600")]
+    pub wait: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The lake of the older layout (a folder with _opintel/log).
+    #[arg(value_name = "OLD")]
+    pub old: PathBuf,
+    /// The new Delta lake: a folder or an s3:// URL (storage settings from the config).
+    #[arg(value_name = "NEW")]
+    pub new: PathBuf,
 }
 
 /// `--lake`.
@@ -181,6 +228,10 @@ pub struct RunArgs {
     /// the report's comparison and trend queries (freshness is still checked).
     #[arg(long)]
     pub no_report: bool,
+    /// Recompute the report a manifest describes from exactly the lake table versions
+    /// it read (newer data is ignored): same as-of date, window and parameters.
+    #[arg(long, value_name = "MANIFEST", conflicts_with_all = ["as_of", "window_days"])]
+    pub reproduce: Option<PathBuf>,
     /// Export files or folders to ingest first.
     #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,

@@ -14,13 +14,19 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use cli::{Cli, Command, LogFormat};
+use cli::{Cli, Command, LakeCommand, LogFormat};
 use opintel::app;
 use opintel::error::Result;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let default = if cli.quiet { "error" } else { "warn" };
+    // delta-rs's kernel logs an error for every table it is asked to open that does
+    // not exist yet; opintel handles that case, so its logs are off by default.
+    let default = if cli.quiet {
+        "error,buoyant_kernel=off"
+    } else {
+        "warn,buoyant_kernel=off"
+    };
     let filter = EnvFilter::try_from_env("OPINTEL_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -125,6 +131,33 @@ fn dispatch(cli: &Cli) -> Result<u8> {
             let as_of = resolve::as_of_or_latest(&config, &a.as_of, None);
             let e = app::priority::evaluate(&config, as_of, &a.truth)?;
             print::evaluation(&e, a.out.as_deref())?;
+            Ok(exit::OK)
+        }
+        Command::Lake(LakeCommand::Optimize(a)) => {
+            let config = resolve::config(cli, &a.lake, None)?;
+            let done = app::lake::optimize(
+                &config.lake,
+                a.target_mb,
+                a.wait.map(std::time::Duration::from_secs),
+            )?;
+            print::maintenance("optimize", &done);
+            Ok(exit::OK)
+        }
+        Command::Lake(LakeCommand::Vacuum(a)) => {
+            let config = resolve::config(cli, &a.lake, None)?;
+            let done = app::lake::vacuum(
+                &config.lake,
+                a.retain_hours,
+                a.wait.map(std::time::Duration::from_secs),
+            )?;
+            print::maintenance("vacuum", &done);
+            Ok(exit::OK)
+        }
+        Command::Lake(LakeCommand::Migrate(a)) => {
+            let mut config = resolve::config(cli, &cli::LakeOpt { lake: None }, None)?;
+            config.lake.root = a.new.clone();
+            let done = app::lake::migrate(&a.old, &config.lake, None)?;
+            print::migrated(&done, &a.new);
             Ok(exit::OK)
         }
         Command::BacktestPriority(a) => {

@@ -261,6 +261,31 @@ pub fn checks(results: &[CheckResult], as_of: chrono::NaiveDate) -> bool {
     failed
 }
 
+pub fn maintenance(what: &str, tables: &[opintel::app::lake::TableMaintenance]) {
+    if tables.is_empty() {
+        println!("{what}: the lake has no tables yet");
+    }
+    for t in tables {
+        match what {
+            "vacuum" => println!("{:<34} {:>6} files deleted", t.table, t.removed),
+            _ => println!(
+                "{:<34} {:>6} files → {:>6} ({} removed, {} added)",
+                t.table, t.files_before, t.files_after, t.removed, t.added
+            ),
+        }
+    }
+}
+
+pub fn migrated(tables: &[opintel::app::lake::Migrated], new: &Path) {
+    println!("migrated into {}:", new.display());
+    for t in tables {
+        println!(
+            "  {:<34} {:>12} rows (before: {})",
+            t.table, t.rows_after, t.rows_before
+        );
+    }
+}
+
 pub fn evaluation(e: &Evaluation, out: Option<&Path>) -> Result<()> {
     let what = match e.horizon_days {
         Some(h) => format!(

@@ -21,7 +21,7 @@ use crate::cli::{
 pub fn config(cli: &Cli, lake: &LakeOpt, queries: Option<&QueriesOpt>) -> Result<Config> {
     let mut config = Config::load(cli.config.as_deref())?;
     if let Some(l) = &lake.lake {
-        config.lake = l.clone();
+        config.lake.root = l.clone();
     }
     if let Some(q) = queries.and_then(|q| q.queries.clone()) {
         config.queries = Some(q);
@@ -35,6 +35,15 @@ pub fn wait(w: &WriteOpt) -> Option<Duration> {
 
 pub fn run(cli: &Cli, a: &RunArgs) -> Result<(Config, RunRequest)> {
     let mut config = config(cli, &a.lake, Some(&a.queries))?;
+    if let Some(manifest) = &a.reproduce {
+        if !a.paths.is_empty() {
+            return Err(opintel::Error::setting(
+                "--reproduce",
+                "a reproduced report reads the lake as it was: give no export PATH",
+            ));
+        }
+        return opintel::app::run::reproduce(config, manifest, a.out.clone());
+    }
     if let Some(w) = a.window_days {
         config.window_days = w;
         config.validate()?;
@@ -52,6 +61,7 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<(Config, RunRequest)> {
         command: std::env::args().collect::<Vec<_>>().join(" "),
         only: a.kpis.clone(),
         report: !a.no_report,
+        pinned: None,
     };
     Ok((config, req))
 }
@@ -96,5 +106,8 @@ pub fn as_of_or_latest(config: &Config, as_of: &AsOfOpt, report: Option<&ReportO
     let report = opintel::app::report_folder(config, report.and_then(|r| r.report.as_deref()))
         .ok()
         .flatten();
-    opintel::app::sql::default_as_of(as_of.as_of, report.as_deref(), &Lake::at(&config.lake)).date()
+    match Lake::open(&config.lake) {
+        Ok(lake) => opintel::app::sql::default_as_of(as_of.as_of, report.as_deref(), &lake).date(),
+        Err(_) => as_of.as_of.unwrap_or_else(opintel::app::default_as_of),
+    }
 }

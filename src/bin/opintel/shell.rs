@@ -22,7 +22,7 @@ pub fn shell(config: &Config, req: &SessionRequest) -> Result<()> {
     }
     println!(
         "opintel shell on {} (read-only), as of {}. End statements with ;  .tables  .help  .quit",
-        session.lake.root().display(),
+        session.lake.display(),
         session.as_of.date()
     );
     let mut buffer = String::new();

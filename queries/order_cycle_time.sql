@@ -1,0 +1,123 @@
+-- title: Order cycle time
+-- description: How long orders placed in the window took to go out, per warehouse and
+--   for the whole network (warehouse_id ALL): the orders of order_flow (an order_id
+--   within one channel × warehouse_id; its lines ordered in the window with demand > 0,
+--   as of the as-of date) that shipped complete by the end of the as-of date, the hours
+--   from each one's earliest ordered_at to its latest shipment, and the share that went
+--   out in more than one shipment. Median: the middle value, or the mean of the two
+--   middle values for an even count; p90: nearest-rank, the smallest value with at least
+--   90% of the values ≤ it. order_flow has the same per day and channel; percentiles do
+--   not add up across its rows, so the network's are computed here.
+-- grain: warehouse_id (plus ALL)
+-- columns:
+--   warehouse_id: warehouse fulfilling the orders, or ALL
+--   orders: orders with lines ordered in the window
+--   complete_orders: of those, shipped complete by the end of the as-of date
+--   split_orders: complete orders whose lines went out under more than one shipment_id
+--   split_shipment_rate: split_orders / complete_orders (0–1; empty when none is complete)
+--   order_to_ship_hours_median: median hours from order to last shipment of the complete orders
+--   order_to_ship_hours_p90: their 90th percentile (nearest-rank)
+-- feeds: order_lines, shipments
+-- tile: split_shipment_rate
+--   position: 45
+--   title: Split shipments
+--   help: complete orders sent in 2+ parcels
+--   unit: rate
+--   better: lower
+--   numerator: sum(CASE WHEN warehouse_id = 'ALL' THEN split_orders END)
+--   denominator: sum(CASE WHEN warehouse_id = 'ALL' THEN complete_orders END)
+--   target: 0.10
+--   warn: 0.15
+--   feed: shipments
+-- tile: order_to_ship_p90_hours
+--   position: 46
+--   title: Order to ship, p90
+--   help: hours from order to last parcel
+--   unit: hours
+--   better: lower
+--   value: max(CASE WHEN warehouse_id = 'ALL' THEN order_to_ship_hours_p90 END)
+--   volume: max(CASE WHEN warehouse_id = 'ALL' THEN complete_orders END)
+--   target: 48
+--   warn: 72
+--   feed: shipments
+WITH lines AS (
+    SELECT order_id,
+           line_id,
+           channel,
+           warehouse_id,
+           ordered_at,
+           qty_ordered - CASE WHEN cancel_reason = 'customer' THEN coalesce(cancelled_qty, 0) ELSE 0 END AS demand
+    FROM order_lines_current
+    WHERE ordered_at >= $window_start
+      AND ordered_at <= $window_end
+),
+shipped AS (
+    SELECT order_id, line_id, shipment_id, qty_shipped, shipped_at
+    FROM shipments
+    WHERE shipped_at <= $window_end
+      AND event_date <= $partition_max
+),
+-- One row per line with demand > 0: units shipped by end(D), its last shipment, and
+-- its smallest and largest shipment_id (more than one shipment over an order exactly
+-- when the smallest and largest over its lines differ).
+per_line AS (
+    SELECT l.order_id,
+           l.channel,
+           l.warehouse_id,
+           l.ordered_at,
+           l.demand,
+           coalesce(sum(s.qty_shipped), 0) AS shipped,
+           max(s.shipped_at) AS last_shipped_at,
+           min(s.shipment_id) AS first_shipment_id,
+           max(s.shipment_id) AS last_shipment_id
+    FROM lines l
+    LEFT JOIN shipped s
+      ON s.order_id = l.order_id
+     AND s.line_id = l.line_id
+    WHERE l.demand > 0
+    GROUP BY l.order_id, l.line_id, l.channel, l.warehouse_id, l.ordered_at, l.demand
+),
+per_order AS (
+    SELECT warehouse_id,
+           sum(CASE WHEN shipped >= demand THEN 0 ELSE 1 END) AS short_lines,
+           min(ordered_at) AS first_ordered_at,
+           max(last_shipped_at) AS last_shipped_at,
+           min(first_shipment_id) AS first_shipment_id,
+           max(last_shipment_id) AS last_shipment_id
+    FROM per_line
+    GROUP BY order_id, channel, warehouse_id
+),
+judged AS (
+    SELECT warehouse_id,
+           CASE WHEN short_lines = 0 THEN 1 ELSE 0 END AS complete,
+           CASE WHEN short_lines = 0 AND first_shipment_id <> last_shipment_id THEN 1 ELSE 0 END AS split,
+           CASE
+               WHEN short_lines = 0
+               THEN (CAST(last_shipped_at AS BIGINT) - CAST(first_ordered_at AS BIGINT)) / 3600000000.0
+           END AS hours
+    FROM per_order
+),
+-- Per warehouse and for the network: the complete orders' hours, sorted, so the median
+-- and the nearest-rank p90 are read by position.
+per_group AS (
+    SELECT coalesce(warehouse_id, 'ALL') AS warehouse_id,
+           count(*) AS orders,
+           sum(complete) AS complete_orders,
+           sum(split) AS split_orders,
+           array_agg(hours ORDER BY hours) FILTER (WHERE hours IS NOT NULL) AS sorted_hours
+    FROM judged
+    GROUP BY GROUPING SETS ((warehouse_id), ())
+)
+-- With n complete orders (1-based positions, integer division): median = mean of the
+-- values at (n + 1) / 2 and (n + 2) / 2; p90 = the value at ⌈0.9 n⌉ = (9 n + 9) / 10.
+SELECT warehouse_id,
+       orders,
+       complete_orders,
+       split_orders,
+       CASE WHEN complete_orders = 0 THEN NULL
+            ELSE CAST(split_orders AS DOUBLE) / complete_orders
+       END AS split_shipment_rate,
+       (sorted_hours[(complete_orders + 1) / 2] + sorted_hours[(complete_orders + 2) / 2]) / 2.0 AS order_to_ship_hours_median,
+       sorted_hours[(9 * complete_orders + 9) / 10] AS order_to_ship_hours_p90
+FROM per_group
+ORDER BY warehouse_id = 'ALL', warehouse_id

@@ -1,0 +1,130 @@
+-- title: Order flow
+-- description: Orders placed in the window and how they went out: how many shipped
+--   complete, how many of those left in more than one shipment, how long they took from
+--   order to last shipment, and how many lines were cancelled for a stockout. Order
+--   lines are taken as of the as-of date (their latest version), those ordered in the
+--   window with demand > 0 (qty_ordered less customer cancellations, as in fill rate). A
+--   line's shipments are those of its (order_id, line_id) up to the end of the as-of
+--   date. An order is an order_id within one channel × warehouse_id, made of those lines
+--   and counted on the date of its earliest one; it is complete when every one of its
+--   lines has shipped its demand. Median: the middle value, or the mean of the two
+--   middle values for an even count. p90: nearest-rank, the smallest value with at least
+--   90% of the values ≤ it.
+-- grain: order_date × channel × warehouse_id
+-- columns:
+--   order_date: date of the order's earliest ordered_at (reporting time zone)
+--   channel: sales channel of the order
+--   warehouse_id: warehouse fulfilling the order
+--   orders: orders (order_id within channel × warehouse_id) with lines ordered in the window
+--   lines: their lines ordered in the window with demand > 0
+--   complete_orders: orders whose every line had shipped ≥ demand by the end of the as-of date
+--   split_shipment_rate: share of complete orders whose lines went out under more than one shipment_id (0–1; empty when no order is complete)
+--   order_to_ship_hours_median: median hours from a complete order's earliest ordered_at to its latest shipment (empty when no order is complete)
+--   order_to_ship_hours_p90: 90th percentile (nearest-rank) of the same hours
+--   stockout_cancel_rate: share of lines with cancel_reason stockout and cancelled_qty > 0 (0–1)
+-- feeds: order_lines, shipments
+-- The lines ordered in the window (ordered_at from the start of the window's first day
+-- to end(D), both in the reporting time zone: the same as local_date(ordered_at) in the
+-- window), their demand and whether they were cancelled for a stockout.
+WITH lines AS (
+    SELECT order_id,
+           line_id,
+           channel,
+           warehouse_id,
+           ordered_at,
+           qty_ordered - CASE WHEN cancel_reason = 'customer' THEN coalesce(cancelled_qty, 0) ELSE 0 END AS demand,
+           CASE WHEN cancel_reason = 'stockout' AND cancelled_qty > 0 THEN 1 ELSE 0 END AS stockout_cancelled
+    FROM order_lines_current
+    WHERE ordered_at >= $window_start
+      AND ordered_at <= $window_end
+),
+shipped AS (
+    SELECT order_id, line_id, shipment_id, qty_shipped, shipped_at
+    FROM shipments
+    WHERE shipped_at <= $window_end
+      AND event_date <= $partition_max
+),
+-- One row per line with demand > 0: units shipped by end(D), its last shipment, and its
+-- smallest and largest shipment_id (an order went out in more than one shipment exactly
+-- when the smallest and largest over its lines differ: cheaper than count(DISTINCT)).
+-- The line's own columns are the same on all its shipment rows: grouping by them
+-- carries them through.
+per_line AS (
+    SELECT l.order_id,
+           l.channel,
+           l.warehouse_id,
+           l.ordered_at,
+           l.demand,
+           l.stockout_cancelled,
+           coalesce(sum(s.qty_shipped), 0) AS shipped,
+           max(s.shipped_at) AS last_shipped_at,
+           min(s.shipment_id) AS first_shipment_id,
+           max(s.shipment_id) AS last_shipment_id
+    FROM lines l
+    LEFT JOIN shipped s
+      ON s.order_id = l.order_id
+     AND s.line_id = l.line_id
+    WHERE l.demand > 0
+    GROUP BY l.order_id, l.line_id, l.channel, l.warehouse_id, l.ordered_at, l.demand, l.stockout_cancelled
+),
+per_order AS (
+    SELECT order_id,
+           channel,
+           warehouse_id,
+           min(ordered_at) AS first_ordered_at,
+           count(*) AS lines,
+           sum(stockout_cancelled) AS stockout_lines,
+           sum(CASE WHEN shipped >= demand THEN 0 ELSE 1 END) AS short_lines,
+           max(last_shipped_at) AS last_shipped_at,
+           min(first_shipment_id) AS first_shipment_id,
+           max(last_shipment_id) AS last_shipment_id
+    FROM per_line
+    GROUP BY order_id, channel, warehouse_id
+),
+-- A complete order has shipped every line (demand > 0), so it has a last shipment.
+judged AS (
+    SELECT local_date(first_ordered_at) AS order_date,
+           channel,
+           warehouse_id,
+           lines,
+           stockout_lines,
+           CASE WHEN short_lines = 0 THEN 1 ELSE 0 END AS complete,
+           CASE WHEN short_lines = 0 AND first_shipment_id <> last_shipment_id THEN 1 ELSE 0 END AS split,
+           CASE
+               WHEN short_lines = 0
+               THEN (CAST(last_shipped_at AS BIGINT) - CAST(first_ordered_at AS BIGINT)) / 3600000000.0
+           END AS hours
+    FROM per_order
+),
+-- The complete orders' hours, sorted, per group: the median and the nearest-rank p90 are
+-- read from it by position (one accumulator for both).
+per_group AS (
+    SELECT order_date,
+           channel,
+           warehouse_id,
+           count(*) AS orders,
+           sum(lines) AS lines,
+           sum(complete) AS complete_orders,
+           sum(split) AS split_orders,
+           sum(stockout_lines) AS stockout_lines,
+           array_agg(hours ORDER BY hours) FILTER (WHERE hours IS NOT NULL) AS sorted_hours
+    FROM judged
+    GROUP BY order_date, channel, warehouse_id
+)
+-- With n complete orders (1-based positions, integer division): median = mean of the
+-- values at (n + 1) / 2 and (n + 2) / 2 (the same position when n is odd); p90 = the
+-- value at ⌈0.9 n⌉ = (9 n + 9) / 10, the smallest with at least 90% of the values ≤ it.
+SELECT order_date,
+       channel,
+       warehouse_id,
+       orders,
+       lines,
+       complete_orders,
+       CASE WHEN complete_orders = 0 THEN NULL
+            ELSE CAST(split_orders AS DOUBLE) / complete_orders
+       END AS split_shipment_rate,
+       (sorted_hours[(complete_orders + 1) / 2] + sorted_hours[(complete_orders + 2) / 2]) / 2.0 AS order_to_ship_hours_median,
+       sorted_hours[(9 * complete_orders + 9) / 10] AS order_to_ship_hours_p90,
+       CAST(stockout_lines AS DOUBLE) / lines AS stockout_cancel_rate
+FROM per_group
+ORDER BY order_date, channel, warehouse_id

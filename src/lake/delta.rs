@@ -1,0 +1,342 @@
+//! The lake's tables as Delta Lake tables (delta-rs): created on first write with the
+//! table's schema and the `event_date` partition column, appended to by committing
+//! the Parquet files an ingest wrote (with their statistics), read back as a list of
+//! files at a version, compacted and vacuumed.
+//!
+//! Every commit of an ingest carries a Delta *application transaction*
+//! (`txn` action) `opintel-ingest-<N>` with version N, the ingest's number: a table
+//! that already has it has that ingest's files, so finishing an interrupted ingest
+//! commits each table at most once (see the protocol in `lake`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use deltalake::DeltaTable;
+use deltalake::kernel::engine::arrow_conversion::TryIntoKernel as _;
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::{Action, Add, StructType, Transaction};
+use deltalake::protocol::{DeltaOperation, SaveMode};
+use serde::{Deserialize, Serialize};
+
+use super::location::Location;
+use crate::contract::PARTITION_COLUMN;
+use crate::error::{Error, Result};
+
+/// A data file of a table, as a Delta `add` action needs it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DataFile {
+    /// Path inside the table folder (`event_date=2026-11-20/part-….parquet`).
+    pub path: String,
+    pub size: i64,
+    /// The `event_date` partition value.
+    pub date: String,
+    pub rows: i64,
+    /// Delta statistics (JSON: numRecords, minValues, maxValues, nullCount).
+    pub stats: String,
+}
+
+/// A table's files at one version.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// None: the table does not exist yet.
+    pub version: Option<u64>,
+    pub files: Vec<SnapshotFile>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SnapshotFile {
+    /// Path inside the table folder.
+    pub path: String,
+    pub size: u64,
+    pub date: Option<NaiveDate>,
+    pub rows: Option<usize>,
+}
+
+fn delta_err(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::Lake {
+        path: what.into(),
+        message: e.to_string(),
+    }
+}
+
+/// The application id of ingest `n`'s commits.
+pub fn app_id(n: u64) -> String {
+    format!("opintel-ingest-{n}")
+}
+
+/// Open the Delta table at lake-relative folder `rel` (it may not exist yet: its
+/// folder is created on a disk).
+pub async fn open(loc: &Location, rel: &str) -> Result<DeltaTable> {
+    super::location::register_delta_s3();
+    if let Some(root) = loc.local_root() {
+        let dir = root.join(rel);
+        std::fs::create_dir_all(&dir).map_err(crate::error::io_at(&dir))?;
+    }
+    let url = loc.url_of(rel)?;
+    DeltaTable::try_from_url_with_storage_options(url, loc.delta_options())
+        .await
+        .map_err(|e| delta_err(rel, e))
+}
+
+/// Whether the table has been created.
+pub fn exists(table: &DeltaTable) -> bool {
+    table.version().is_some()
+}
+
+/// Create the table with `schema` (the file columns) and the `event_date` partition.
+pub async fn create(table: DeltaTable, rel: &str, schema: &SchemaRef) -> Result<DeltaTable> {
+    let mut fields: Vec<datafusion::arrow::datatypes::Field> =
+        schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(datafusion::arrow::datatypes::Field::new(
+        PARTITION_COLUMN,
+        datafusion::arrow::datatypes::DataType::Date32,
+        true,
+    ));
+    let full = Schema::new(fields);
+    let kernel: StructType = (&full).try_into_kernel().map_err(|e| delta_err(rel, e))?;
+    table
+        .create()
+        .with_table_name(rel.replace('/', "_"))
+        .with_columns(kernel.fields().cloned())
+        .with_partition_columns([PARTITION_COLUMN])
+        // Two writers creating the same table at once: the second finds it made.
+        .with_save_mode(SaveMode::Ignore)
+        .await
+        .map_err(|e| delta_err(rel, e))
+}
+
+/// Commit `files` to the table as ingest `n`, unless it already holds them.
+pub async fn commit(table: &mut DeltaTable, rel: &str, files: &[DataFile], n: u64) -> Result<bool> {
+    let app = app_id(n);
+    let done = table
+        .snapshot()
+        .map_err(|e| delta_err(rel, e))?
+        .transaction_version(table.log_store().as_ref(), &app)
+        .await
+        .map_err(|e| delta_err(rel, e))?;
+    if done.is_some_and(|v| v >= n as i64) {
+        return Ok(false);
+    }
+    let now = chrono::Utc::now().timestamp_millis();
+    let actions: Vec<Action> = files
+        .iter()
+        .map(|f| {
+            Action::Add(Add {
+                path: f.path.clone(),
+                partition_values: HashMap::from([(
+                    PARTITION_COLUMN.to_string(),
+                    Some(f.date.clone()),
+                )]),
+                size: f.size,
+                modification_time: now,
+                data_change: true,
+                stats: Some(f.stats.clone()),
+                ..Default::default()
+            })
+        })
+        .collect();
+    let op = DeltaOperation::Write {
+        mode: SaveMode::Append,
+        partition_by: Some(vec![PARTITION_COLUMN.to_string()]),
+        predicate: None,
+    };
+    let props =
+        CommitProperties::default().with_application_transaction(Transaction::new(&app, n as i64));
+    let snapshot = table.snapshot().map_err(|e| delta_err(rel, e))?;
+    let done = CommitBuilder::from(props)
+        .with_actions(actions)
+        .build(Some(snapshot), table.log_store(), op)
+        .await
+        .map_err(|e| delta_err(rel, e))?;
+    table.state = Some(done.snapshot());
+    Ok(true)
+}
+
+/// The table's files at `version` (its latest when None).
+pub async fn snapshot(loc: &Location, rel: &str, version: Option<u64>) -> Result<Snapshot> {
+    // A table nobody has written to yet (and, on a disk, no folder to create for it).
+    if let Some(root) = loc.local_root()
+        && !root.join(rel).join("_delta_log").is_dir()
+    {
+        return Ok(Snapshot::default());
+    }
+    let mut table = open(loc, rel).await?;
+    if !exists(&table) {
+        return Ok(Snapshot::default());
+    }
+    if let Some(v) = version
+        && table.version() != Some(v)
+    {
+        table
+            .load_version(v)
+            .await
+            .map_err(|e| delta_err(rel, format!("version {v}: {e}")))?;
+    }
+    let state = table.snapshot().map_err(|e| delta_err(rel, e))?;
+    let files = state
+        .log_data()
+        .iter()
+        .map(|f| SnapshotFile {
+            path: f.path().to_string(),
+            size: f.size().max(0) as u64,
+            date: f
+                .partition_values_map()
+                .get(PARTITION_COLUMN)
+                .cloned()
+                .flatten()
+                .and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok()),
+            rows: f.num_records(),
+        })
+        .collect();
+    Ok(Snapshot {
+        version: table.version(),
+        files,
+    })
+}
+
+/// Delta statistics of a Parquet file we wrote, from its footer: the row count and,
+/// per column, min, max and null count (timestamps to the millisecond, as Delta
+/// readers expect them).
+pub fn stats_of(
+    meta: &datafusion::parquet::file::metadata::ParquetMetaData,
+    schema: &SchemaRef,
+) -> String {
+    use datafusion::parquet::file::statistics::Statistics as S;
+    let rows: i64 = meta.file_metadata().num_rows();
+    let mut min = serde_json::Map::new();
+    let mut max = serde_json::Map::new();
+    let mut nulls = serde_json::Map::new();
+    for (i, field) in schema.fields().iter().enumerate() {
+        let mut lo: Option<serde_json::Value> = None;
+        let mut hi: Option<serde_json::Value> = None;
+        let mut null_count: i64 = 0;
+        let mut complete = true;
+        for rg in meta.row_groups() {
+            let Some(col) = rg.columns().get(i) else {
+                complete = false;
+                continue;
+            };
+            let Some(st) = col.statistics() else {
+                complete = false;
+                continue;
+            };
+            null_count += st.null_count_opt().unwrap_or(0) as i64;
+            let pair: Option<(serde_json::Value, serde_json::Value)> = match st {
+                S::Int64(s) => match (s.min_opt(), s.max_opt()) {
+                    (Some(a), Some(b)) => Some(match field.data_type() {
+                        datafusion::arrow::datatypes::DataType::Timestamp(_, _) => {
+                            (ts_json(*a, false).into(), ts_json(*b, true).into())
+                        }
+                        _ => ((*a).into(), (*b).into()),
+                    }),
+                    _ => None,
+                },
+                S::Double(s) => match (s.min_opt(), s.max_opt()) {
+                    (Some(a), Some(b)) if a.is_finite() && b.is_finite() => {
+                        Some(((*a).into(), (*b).into()))
+                    }
+                    _ => None,
+                },
+                S::ByteArray(s) => match (s.min_opt(), s.max_opt()) {
+                    (Some(a), Some(b)) => match (a.as_utf8(), b.as_utf8()) {
+                        // Long strings are left out (statistics may be truncated).
+                        (Ok(a), Ok(b)) if a.len() <= 32 && b.len() <= 32 => {
+                            Some((a.to_string().into(), b.to_string().into()))
+                        }
+                        _ => None,
+                    },
+                    _ => None,
+                },
+                _ => None,
+            };
+            match pair {
+                Some((a, b)) => {
+                    lo = Some(match lo {
+                        Some(x) if json_le(&x, &a) => x,
+                        _ => a,
+                    });
+                    hi = Some(match hi {
+                        Some(x) if json_le(&b, &x) => x,
+                        _ => b,
+                    });
+                }
+                None => complete = false,
+            }
+        }
+        nulls.insert(field.name().clone(), null_count.into());
+        if complete && let (Some(a), Some(b)) = (lo, hi) {
+            min.insert(field.name().clone(), a);
+            max.insert(field.name().clone(), b);
+        }
+    }
+    serde_json::json!({
+        "numRecords": rows,
+        "minValues": min,
+        "maxValues": max,
+        "nullCount": nulls,
+    })
+    .to_string()
+}
+
+/// A timestamp in µs as Delta writes it in statistics (milliseconds; the max rounded
+/// up so that it still bounds the column).
+fn ts_json(us: i64, up: bool) -> String {
+    let ms = if up {
+        (us + 999).div_euclid(1000)
+    } else {
+        us.div_euclid(1000)
+    };
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+        .unwrap_or_default()
+}
+
+fn json_le(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    match (a, b) {
+        (serde_json::Value::Number(x), serde_json::Value::Number(y)) => {
+            x.as_f64().unwrap_or(0.0) <= y.as_f64().unwrap_or(0.0)
+        }
+        (serde_json::Value::String(x), serde_json::Value::String(y)) => x <= y,
+        _ => true,
+    }
+}
+
+/// Compact each partition's small files into files of about `target` bytes.
+pub async fn optimize(loc: &Location, rel: &str, target: u64) -> Result<Option<(u64, u64)>> {
+    let table = open(loc, rel).await?;
+    if !exists(&table) {
+        return Ok(None);
+    }
+    let target =
+        std::num::NonZeroU64::new(target.max(1 << 20)).unwrap_or(std::num::NonZeroU64::MIN);
+    let (_, metrics) = table
+        .optimize()
+        .with_target_size(target)
+        .with_writer_properties(super::writer_properties())
+        .await
+        .map_err(|e| delta_err(rel, e))?;
+    Ok(Some((metrics.num_files_removed, metrics.num_files_added)))
+}
+
+/// Delete files no version younger than `retain_hours` references; the file count.
+pub async fn vacuum(loc: &Location, rel: &str, retain_hours: u64) -> Result<Option<usize>> {
+    let table = open(loc, rel).await?;
+    if !exists(&table) {
+        return Ok(None);
+    }
+    let (_, metrics) = table
+        .vacuum()
+        .with_retention_period(chrono::Duration::hours(retain_hours as i64))
+        .with_enforce_retention_duration(false)
+        // Also files no version lists at all (an upload an ingest killed before its
+        // commit left behind).
+        .with_mode(deltalake::operations::vacuum::VacuumMode::Full)
+        .await
+        .map_err(|e| delta_err(rel, e))?;
+    Ok(Some(metrics.files_deleted.len()))
+}
+
+/// A shared handle to an opened table (for commits of several files of one table).
+pub type Shared = Arc<tokio::sync::Mutex<DeltaTable>>;

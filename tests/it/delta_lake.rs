@@ -1,0 +1,473 @@
+//! The lake as Delta Lake tables: read by other tools (the `deltalake` package and
+//! Polars) with the same rows and types; the same nightly run on a local S3-compatible
+//! server (moto, started here on 127.0.0.1) as on a disk, killed at many points there
+//! too; two ingests into one S3 lake at the same time; an old report reproduced after
+//! newer data arrived; compaction and vacuum that change no answer; and a lake of the
+//! older layout migrated.
+
+use crate::common::*;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// Two nights of a small generated operation: `night1` (the first 14 days) and all
+/// of `gen/exports`.
+fn nights(dir: &Path) {
+    opintel_ok(
+        dir,
+        &[
+            "generate", "--out", "gen", "--scale", "0.02", "--days", "21", "--seed", "9",
+        ],
+    );
+    let mut days: Vec<_> = std::fs::read_dir(dir.join("gen/exports"))
+        .expect("exports")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    days.sort();
+    for d in &days[..14] {
+        let to = dir.join("night1").join(d.file_name().expect("name"));
+        std::fs::create_dir_all(&to).expect("mkdir");
+        for f in std::fs::read_dir(d).expect("day").flatten() {
+            std::fs::copy(f.path(), to.join(f.file_name())).expect("copy");
+        }
+    }
+}
+
+fn run_args<'a>(lake: &'a str, as_of: &'a str, out: &'a str, inputs: &[&'a str]) -> Vec<&'a str> {
+    let mut a = vec![
+        "--config",
+        "gen/opintel.toml",
+        "run",
+        "--lake",
+        lake,
+        "--as-of",
+        as_of,
+        "--out",
+        out,
+    ];
+    a.extend_from_slice(inputs);
+    a
+}
+
+/// Every canonical table's rows (all columns but the ingest sequence), as sorted CSV
+/// lines, read through `opintel sql` from whatever lake `lake` names.
+fn lake_rows(dir: &Path, lake: &str, env: &[(&str, String)]) -> BTreeMap<String, Vec<String>> {
+    let mut out = BTreeMap::new();
+    for t in opintel::contract::TABLES {
+        let cols: Vec<&str> = t.fields.iter().map(|f| f.name).collect();
+        let sql = format!("SELECT {} FROM {}", cols.join(", "), t.name);
+        let o = opintel_env_ok(dir, &["sql", "--lake", lake, "--format", "csv", &sql], env);
+        let mut rows: Vec<String> = String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .skip(1)
+            .map(str::to_string)
+            .collect();
+        rows.sort();
+        out.insert(t.name.to_string(), rows);
+    }
+    out
+}
+
+fn python(dir: &Path, script: &str, args: &[&str]) -> String {
+    let o = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("python3 (pip install -r tests/requirements.txt)");
+    assert!(
+        o.status.success(),
+        "python failed:\n{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The Delta tables of a local lake read by the `deltalake` package and by Polars:
+/// the same row counts as opintel reads, and the contract's types.
+#[test]
+fn other_tools_read_every_table_with_the_same_rows_and_types() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    nights(dir);
+    opintel_ok(
+        dir,
+        &run_args("lake", "2026-11-20", "out", &["gen/exports"]),
+    );
+    let script = r#"
+import json, sys
+import deltalake, polars as pl
+lake = sys.argv[1]
+out = {}
+for t in json.loads(sys.argv[2]):
+    dt = deltalake.DeltaTable(f"{lake}/{t}")
+    arrow = dt.to_pyarrow_table()
+    pol = pl.scan_delta(f"{lake}/{t}").collect()
+    out[t] = {"delta": arrow.num_rows, "polars": pol.height,
+              "types": {f.name: str(f.type) for f in arrow.schema}}
+print(json.dumps(out))
+"#;
+    let tables: Vec<String> = opintel::contract::TABLES
+        .iter()
+        .map(|t| t.name.to_string())
+        .chain(["_rejects/shipments".to_string()])
+        .collect();
+    let text = python(
+        dir,
+        script,
+        &["lake", &serde_json::to_string(&tables).expect("json")],
+    );
+    let got: serde_json::Value = serde_json::from_str(text.trim()).expect("json");
+    for t in opintel::contract::TABLES {
+        let o = opintel_ok(
+            dir,
+            &[
+                "sql",
+                "--lake",
+                "lake",
+                "--format",
+                "csv",
+                &format!("SELECT count(*) AS n FROM {}", t.name),
+            ],
+        );
+        let ours: u64 = String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .nth(1)
+            .and_then(|l| l.trim().parse().ok())
+            .expect("count");
+        assert!(ours > 0, "{}: the fixture has rows", t.name);
+        assert_eq!(
+            got[t.name]["delta"].as_u64(),
+            Some(ours),
+            "{}: deltalake rows",
+            t.name
+        );
+        assert_eq!(
+            got[t.name]["polars"].as_u64(),
+            Some(ours),
+            "{}: polars rows",
+            t.name
+        );
+        let types = &got[t.name]["types"];
+        for f in t.fields {
+            let want = match f.ty.label() {
+                "str" => ["string", "large_string", "string_view"].as_slice(),
+                "int" => ["int64"].as_slice(),
+                "dec" => ["double"].as_slice(),
+                "ts" => ["timestamp[us, tz=UTC]"].as_slice(),
+                "bool" => ["bool"].as_slice(),
+                other => panic!("type {other}"),
+            };
+            let have = types[f.name].as_str().unwrap_or("");
+            assert!(want.contains(&have), "{}.{}: {have}", t.name, f.name);
+        }
+        assert_eq!(
+            types["event_date"].as_str(),
+            Some("date32[day]"),
+            "{}",
+            t.name
+        );
+    }
+    assert!(
+        got["_rejects/shipments"]["delta"].as_u64().unwrap_or(0) > 0,
+        "rejects are a Delta table too"
+    );
+}
+
+/// The same nights on an S3 lake: every KPI table and every lake row equal the local
+/// run's; re-sending the exports changes nothing.
+#[test]
+fn an_s3_lake_gives_the_same_answers_and_survives_kills() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    nights(dir);
+    let s3 = S3Server::start("lake");
+    let env = s3.env();
+    opintel_ok(
+        dir,
+        &run_args("local", "2026-11-20", "out-local", &["night1"]),
+    );
+    opintel_ok(
+        dir,
+        &run_args("local", "2026-11-20", "out-local", &["gen/exports"]),
+    );
+    let want = kpi_tables(&dir.join("out-local"));
+    let want_rows = lake_rows(dir, "local", &[]);
+
+    let url = s3.url("base");
+    opintel_env_ok(
+        dir,
+        &run_args(&url, "2026-11-20", "out-s3", &["night1"]),
+        &env,
+    );
+    opintel_env_ok(
+        dir,
+        &run_args(&url, "2026-11-20", "out-s3", &["gen/exports"]),
+        &env,
+    );
+    assert_same_tables("s3 vs local", &kpi_tables(&dir.join("out-s3")), &want);
+    assert_eq!(lake_rows(dir, &url, &env), want_rows, "s3 lake rows");
+    // Again: nothing new.
+    let o = opintel_env_ok(
+        dir,
+        &run_args(&url, "2026-11-20", "out-s3b", &["gen/exports"]),
+        &env,
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("nothing new"),
+        "files recognised by hash"
+    );
+    assert_eq!(
+        lake_rows(dir, &url, &env),
+        want_rows,
+        "s3 lake rows after a re-send"
+    );
+
+    // Killed at points of the commit protocol, then run again: the same lake and KPIs.
+    for (i, fault) in [
+        "lake.upload:5",
+        "lake.commit.before_log_rename",
+        "lake.commit.after_log_rename",
+        "lake.delta.committed:2",
+        "run.query:3",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let url = s3.url(&format!("kill{i}"));
+        opintel_env_ok(
+            dir,
+            &run_args(&url, "2026-11-20", "out-k", &["night1"]),
+            &env,
+        );
+        let mut env_fault = env.clone();
+        env_fault.push(("OPINTEL_FAULT", fault.to_string()));
+        let mut c = Command::new(env!("CARGO_BIN_EXE_opintel"));
+        c.args(run_args(&url, "2026-11-20", "out-k", &["gen/exports"]))
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (k, v) in &env_fault {
+            c.env(k, v);
+        }
+        let status = c.status().expect("run");
+        assert!(
+            status.code().is_none(),
+            "{fault}: the fault did not fire ({status})"
+        );
+        opintel_env_ok(
+            dir,
+            &run_args(&url, "2026-11-20", "out-k", &["gen/exports"]),
+            &env,
+        );
+        assert_same_tables(fault, &kpi_tables(&dir.join("out-k")), &want);
+        assert_eq!(lake_rows(dir, &url, &env), want_rows, "{fault}: lake rows");
+    }
+}
+
+/// Two ingests into one S3 lake at the same time, of overlapping exports: both land
+/// (the second waits for the first's lease), and every row is there exactly once.
+#[test]
+fn two_ingests_into_one_s3_lake_at_once_both_land_exactly_once() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    nights(dir);
+    let s3 = S3Server::start("lake");
+    let env = s3.env();
+    let url = s3.url("shared");
+    opintel_ok(
+        dir,
+        &[
+            "--config",
+            "gen/opintel.toml",
+            "ingest",
+            "--lake",
+            "local",
+            "gen/exports",
+        ],
+    );
+    let want = lake_rows(dir, "local", &[]);
+    let spawn = |what: &str| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_opintel"));
+        c.args([
+            "--config",
+            "gen/opintel.toml",
+            "ingest",
+            "--wait",
+            "300",
+            "--lake",
+            &url,
+            what,
+        ])
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        for (k, v) in &env {
+            c.env(k, v);
+        }
+        c.spawn().expect("spawn")
+    };
+    let a = spawn("night1");
+    let b = spawn("gen/exports");
+    for (name, child) in [("night1", a), ("all", b)] {
+        let o = child.wait_with_output().expect("wait");
+        assert!(
+            o.status.success(),
+            "{name}: {}\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    assert_eq!(lake_rows(dir, &url, &env), want, "every row exactly once");
+}
+
+/// A report recomputed from its manifest after the next night arrived: the lake
+/// tables at the versions it read give the same KPI tables.
+#[test]
+fn an_old_report_is_reproduced_after_newer_data_arrived() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    nights(dir);
+    // As of night 1's last day: the late 3PL's rows of that day arrive with night 2.
+    opintel_ok(dir, &run_args("lake", "2026-11-13", "first", &["night1"]));
+    let first = kpi_tables(&dir.join("first"));
+    let m = read_manifest(&dir.join("first"));
+    assert!(
+        m["lake_versions"]["shipments"].as_u64().is_some(),
+        "the manifest records the versions read: {}",
+        m["lake_versions"]
+    );
+    // The rest of the data arrives; a plain re-run as of the same date now differs.
+    opintel_ok(
+        dir,
+        &[
+            "--config",
+            "gen/opintel.toml",
+            "ingest",
+            "--lake",
+            "lake",
+            "gen/exports",
+        ],
+    );
+    opintel_ok(dir, &run_args("lake", "2026-11-13", "rerun", &[]));
+    assert_ne!(
+        kpi_tables(&dir.join("rerun")),
+        first,
+        "later data changes a plain re-run"
+    );
+    opintel_ok(
+        dir,
+        &[
+            "--config",
+            "gen/opintel.toml",
+            "run",
+            "--lake",
+            "lake",
+            "--reproduce",
+            "first/manifest.json",
+            "--out",
+            "again",
+        ],
+    );
+    assert_same_tables("reproduced", &kpi_tables(&dir.join("again")), &first);
+}
+
+/// optimize compacts the nightly files of each partition; vacuum then deletes the
+/// replaced ones; neither changes a KPI.
+#[test]
+fn optimize_and_vacuum_change_no_answer() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    nights(dir);
+    // Ingest day by day: many small files per table.
+    let mut days: Vec<_> = std::fs::read_dir(dir.join("gen/exports"))
+        .expect("exports")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    days.sort();
+    for d in &days {
+        opintel_ok(
+            dir,
+            &[
+                "--config",
+                "gen/opintel.toml",
+                "ingest",
+                "--lake",
+                "lake",
+                d.to_str().expect("utf8"),
+            ],
+        );
+    }
+    opintel_ok(dir, &run_args("lake", "2026-11-20", "before", &[]));
+    let before = kpi_tables(&dir.join("before"));
+    let o = opintel_ok(dir, &["lake", "optimize", "--lake", "lake"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    // shipments: files → fewer files.
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("shipments "))
+        .expect("shipments line");
+    let nums: Vec<u64> = line
+        .split_whitespace()
+        .filter_map(|w| w.trim_matches(|c: char| !c.is_ascii_digit()).parse().ok())
+        .collect();
+    assert!(
+        nums.len() >= 2 && nums[1] < nums[0],
+        "optimize compacted shipments: {line}"
+    );
+    opintel_ok(dir, &run_args("lake", "2026-11-20", "after", &[]));
+    assert_same_tables("after optimize", &kpi_tables(&dir.join("after")), &before);
+    let o = opintel_ok(
+        dir,
+        &["lake", "vacuum", "--lake", "lake", "--retain-hours", "0"],
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("files deleted"));
+    opintel_ok(dir, &run_args("lake", "2026-11-20", "vacuumed", &[]));
+    assert_same_tables("after vacuum", &kpi_tables(&dir.join("vacuumed")), &before);
+}
+
+/// A lake of the older layout (plain Hive-partitioned Parquet with opintel's commit
+/// log, no Delta log) becomes a Delta lake with the same rows and the same KPIs.
+#[test]
+fn a_lake_of_the_older_layout_is_migrated() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    nights(dir);
+    opintel_ok(
+        dir,
+        &run_args("lake", "2026-11-20", "before", &["gen/exports"]),
+    );
+    let before = kpi_tables(&dir.join("before"));
+    // Take the Delta layer away: what is left is the older layout.
+    let old = dir.join("lake");
+    let mut stack = vec![old.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("dir").flatten() {
+            let p = e.path();
+            if p.file_name().is_some_and(|n| n == "_delta_log") {
+                std::fs::remove_dir_all(&p).expect("rm");
+            } else if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "done") {
+                std::fs::remove_file(&p).expect("rm");
+            }
+        }
+    }
+    let o = opintel_ok(dir, &["lake", "migrate", "lake", "delta"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("shipments"));
+    opintel_ok(dir, &run_args("delta", "2026-11-20", "after", &[]));
+    assert_same_tables("migrated", &kpi_tables(&dir.join("after")), &before);
+    // And a second migration into the same lake is refused.
+    let again = opintel(dir, &["lake", "migrate", "lake", "delta"]);
+    assert_eq!(
+        again.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+}
