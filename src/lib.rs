@@ -16,6 +16,7 @@
 //! | `kpi` | query files, running them, checks, priority evaluation, freshness, tiles | HTML |
 //! | `report` | the page model from KPI tables, its template, the charts | publishing |
 //! | `publish` | the manifest, atomic report folders | commands |
+//! | `alert` | alert rules over a published run, webhook and mail delivery, sent-once state | commands |
 //! | `app` | the commands: the nightly run as stages, demo, ingest, sql, check … | flags, printing |
 //!
 //! The binary (`src/bin/opintel`) turns flags and the config file into the `app`
@@ -42,6 +43,8 @@ pub mod kpi;
 pub mod report;
 
 pub mod publish;
+
+pub mod alert;
 
 pub mod app;
 

@@ -6,6 +6,7 @@
 
 pub mod check;
 pub mod demo;
+pub mod explain;
 pub mod generate;
 pub mod ingest;
 pub mod lake;

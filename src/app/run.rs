@@ -13,7 +13,7 @@
 //! a typed value; outcomes map to exit codes in the binary (README, "Operating
 //! opintel").
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -177,12 +177,47 @@ pub fn run(config: &Config, req: &RunRequest, progress: &Shared) -> Result<RunOu
         &staged, config, req, &lake, started_at, ingested, &computed, log,
     )?;
     let out = stage_publish(staged, req)?;
+    let manifest = stage_alerts(config, &out, &computed, manifest)?;
     drop(lock);
     Ok(RunOutcome {
         manifest,
         out,
         results: computed.results,
     })
+}
+
+/// After publishing: evaluate the alert rules, deliver what fired (once per rule,
+/// destination and as-of date) and the owners' digests, and add what happened to the
+/// published manifest (replaced by an atomic rename). A failed delivery leaves the
+/// report as published.
+fn stage_alerts(
+    config: &Config,
+    out: &Path,
+    computed: &Computed,
+    mut manifest: Manifest,
+) -> Result<Manifest> {
+    if config.alerts.is_empty() && config.alerting.owners.is_empty() {
+        return Ok(manifest);
+    }
+    let facts = crate::alert::gather(
+        &computed.results,
+        &computed.tiles,
+        &manifest,
+        &out.join("index.html"),
+    );
+    let reports = out.parent().unwrap_or(Path::new("."));
+    let report = crate::alert::evaluate_and_send(config, reports, &facts)?;
+    if report.failed() {
+        manifest
+            .warnings
+            .push("an alert could not be delivered: see alerts in the manifest".into());
+    }
+    manifest.alerts = Some(serde_json::to_value(&report)?);
+    let path = out.join("manifest.json");
+    let tmp = out.join(".manifest.json.tmp");
+    std::fs::write(&tmp, serde_json::to_string_pretty(&manifest)? + "\n").map_err(io_at(&tmp))?;
+    std::fs::rename(&tmp, &path).map_err(io_at(&path))?;
+    Ok(manifest)
 }
 
 fn stage_ingest(
@@ -272,6 +307,9 @@ fn stage_compute(
             if let Some(sql) = tiles::sql(&tiles) {
                 let q = Query::parse(tiles::TABLE, tiles::HEADER, Origin::BuiltIn);
                 results.push(kpi::run_one(ctx, &q, &sql, &params).await);
+                let s = Instant::now();
+                results.push(kpi::drivers::compute(ctx, &tiles, &results, &params).await);
+                log.phase("queries.drivers", s);
             }
             // The report's derived tables read this run's KPI tables (`kpi.*`).
             let present: Vec<&str> = results
@@ -555,6 +593,7 @@ fn stage_manifest(
         kpis,
         checks: computed.checks.clone(),
         warnings: log.warnings,
+        alerts: None,
     };
     let path = staged.dir.join("manifest.json");
     std::fs::write(&path, serde_json::to_string_pretty(&manifest)? + "\n").map_err(io_at(&path))?;

@@ -18,7 +18,10 @@ pub fn listing(config: &Config, report: Option<&Path>) -> Result<String> {
     for t in TABLES {
         let kind = match t.kind {
             TableKind::Event => "events, one row per event_id".to_string(),
-            _ => format!(
+            TableKind::Snapshot => {
+                format!("optional snapshots, one row per ({})", t.key.join(", "))
+            }
+            TableKind::Master | TableKind::Versioned => format!(
                 "versions; latest per ({}) in {}_current",
                 t.key.join(", "),
                 t.name

@@ -15,6 +15,8 @@ use chrono::NaiveDate;
 use chrono_tz::Tz;
 use serde::Deserialize;
 
+pub mod alert_rule;
+
 use crate::error::{Error, Result};
 
 /// Name of the config file looked up in the current folder when `--config` is absent.
@@ -52,6 +54,94 @@ pub struct Config {
     /// Numbers bound as `$name` in every query, overriding `-- param:` defaults of
     /// query headers (e.g. the count-priority weights).
     pub params: BTreeMap<String, f64>,
+    /// `[[alerts]]`: rules evaluated after each published run.
+    pub alerts: Vec<AlertRule>,
+    /// `[alerting]`: where alerts go, retries, owners' digests.
+    pub alerting: AlertingConfig,
+}
+
+/// One `[[alerts]]` rule (see `alert`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertRule {
+    pub name: String,
+    /// `unit_fill_rate < 0.95`, `change(<tile>) < -0.02`, `check_failed`, `feed_stale`,
+    /// `kpi_failed`.
+    pub when: String,
+    /// Quiet when the tile's volume is below this.
+    pub min_volume: Option<f64>,
+    /// Destination names (`[alerting.destinations.<name>]`).
+    pub send: Vec<String>,
+}
+
+/// `[alerting]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertingConfig {
+    pub destinations: BTreeMap<String, Destination>,
+    /// Owner (as in exception events) → e-mail address: each gets a digest of their
+    /// open exceptions past SLA.
+    pub owners: BTreeMap<String, String>,
+    /// The SMTP destination the digests are sent through (default: the only one).
+    pub digest_via: Option<String>,
+    /// Extra attempts after a failed delivery.
+    pub retries: u32,
+    /// Pause before the first retry, doubled each time.
+    pub backoff_seconds: f64,
+}
+
+impl Default for AlertingConfig {
+    fn default() -> Self {
+        AlertingConfig {
+            destinations: BTreeMap::new(),
+            owners: BTreeMap::new(),
+            digest_via: None,
+            retries: 3,
+            backoff_seconds: 1.0,
+        }
+    }
+}
+
+impl AlertingConfig {
+    /// The SMTP destination the owners' digests go through.
+    pub fn digest_via(&self) -> Result<String> {
+        if let Some(v) = &self.digest_via {
+            return Ok(v.clone());
+        }
+        let smtp: Vec<&String> = self
+            .destinations
+            .iter()
+            .filter(|(_, d)| d.smtp.is_some())
+            .map(|(n, _)| n)
+            .collect();
+        match smtp.as_slice() {
+            [one] => Ok((*one).clone()),
+            [] => Err(Error::setting(
+                "alerting.owners",
+                "owners' digests are e-mails: add an smtp destination",
+            )),
+            _ => Err(Error::setting(
+                "alerting.digest_via",
+                "several smtp destinations: say which one sends the owners' digests",
+            )),
+        }
+    }
+}
+
+/// `[alerting.destinations.<name>]`: a webhook (JSON POST) or an SMTP server.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Destination {
+    /// `http(s)://…`: the alert is POSTed as JSON.
+    pub webhook: Option<String>,
+    /// `host:port` (plain SMTP, STARTTLS when offered) or `smtps://host:port` (TLS).
+    pub smtp: Option<String>,
+    pub from: Option<String>,
+    #[serde(default)]
+    pub to: Vec<String>,
+    pub username: Option<String>,
+    /// The environment variable holding the SMTP password.
+    pub password_env: Option<String>,
 }
 
 impl Default for Config {
@@ -72,6 +162,8 @@ impl Default for Config {
             freshness: BTreeMap::new(),
             warehouse_lag_hours: 12.0,
             params: BTreeMap::new(),
+            alerts: Vec::new(),
+            alerting: AlertingConfig::default(),
         }
     }
 }
@@ -369,6 +461,77 @@ impl Config {
         if self.report.top_n == 0 {
             return Err(Error::setting("report.top_n", "must be > 0"));
         }
+        self.validate_alerting()
+    }
+
+    fn validate_alerting(&self) -> Result<()> {
+        let a = &self.alerting;
+        for (name, d) in &a.destinations {
+            let key = format!("alerting.destinations.{name}");
+            match (&d.webhook, &d.smtp) {
+                (Some(url), None) => {
+                    if !(url.starts_with("http://") || url.starts_with("https://")) {
+                        return Err(Error::setting(
+                            format!("{key}.webhook"),
+                            format!("{url:?} is not an http:// or https:// URL"),
+                        ));
+                    }
+                }
+                (None, Some(_)) => {
+                    if d.to.is_empty() && a.owners.is_empty() {
+                        return Err(Error::setting(
+                            format!("{key}.to"),
+                            "an smtp destination needs at least one address in `to`",
+                        ));
+                    }
+                }
+                _ => {
+                    return Err(Error::setting(
+                        key,
+                        "give exactly one of webhook = \"http…\" or smtp = \"host:port\"",
+                    ));
+                }
+            }
+        }
+        if !a.backoff_seconds.is_finite() || a.backoff_seconds < 0.0 {
+            return Err(Error::setting("alerting.backoff_seconds", "must be ≥ 0"));
+        }
+        for (i, r) in self.alerts.iter().enumerate() {
+            let key = format!("alerts[{i}] ({:?})", r.name);
+            if let Err(m) = alert_rule::parse(&r.when) {
+                return Err(Error::setting(format!("{key}.when"), m));
+            }
+            if r.send.is_empty() {
+                return Err(Error::setting(
+                    format!("{key}.send"),
+                    "name at least one destination",
+                ));
+            }
+            for d in &r.send {
+                if !a.destinations.contains_key(d) {
+                    return Err(Error::setting(
+                        format!("{key}.send"),
+                        format!(
+                            "no destination is called {d:?}{}",
+                            did_you_mean(d, a.destinations.keys().map(String::as_str))
+                        ),
+                    ));
+                }
+            }
+        }
+        if !a.owners.is_empty() {
+            let via = a.digest_via()?;
+            if a.destinations
+                .get(&via)
+                .and_then(|d| d.smtp.as_ref())
+                .is_none()
+            {
+                return Err(Error::setting(
+                    "alerting.digest_via",
+                    format!("{via:?} is not an smtp destination"),
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -379,8 +542,10 @@ impl Config {
         }
         match crate::contract::table(table).map(|t| t.kind) {
             // Daily exports: stale when nothing arrived for two days.
+            // A snapshot feed, once sent, is expected daily too.
             Some(crate::contract::TableKind::Event)
-            | Some(crate::contract::TableKind::Versioned) => Some(48.0),
+            | Some(crate::contract::TableKind::Versioned)
+            | Some(crate::contract::TableKind::Snapshot) => Some(48.0),
             // Master data changes rarely; no default expectation.
             _ => None,
         }

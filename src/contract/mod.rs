@@ -138,6 +138,10 @@ pub enum TableKind {
     Versioned,
     /// Immutable facts, deduplicated by `event_id`.
     Event,
+    /// Point-in-time statements (stock by status): a row is identified by its key
+    /// (`location_id` may be empty); the same key sent again is a duplicate. An
+    /// optional feed: a lake without it is complete.
+    Snapshot,
 }
 
 /// A rule that involves more than one field of a row.
@@ -155,7 +159,8 @@ pub struct RowRule {
 pub struct TableSpec {
     pub name: &'static str,
     pub kind: TableKind,
-    /// Key of the table: the version key, or `event_id` for events.
+    /// Key of the table: the version key, `event_id` for events, the identity of a
+    /// snapshot row.
     pub key: &'static [&'static str],
     /// Main timestamp: partitions the lake and bounds rows to the as-of date.
     pub time_column: &'static str,
@@ -175,7 +180,12 @@ impl TableSpec {
 
     /// Is the table versioned (latest row per key wins)?
     pub fn versioned(&self) -> bool {
-        self.kind != TableKind::Event
+        matches!(self.kind, TableKind::Master | TableKind::Versioned)
+    }
+
+    /// May a lake lack this feed altogether (no warning, no stale exit)?
+    pub fn optional(&self) -> bool {
+        self.kind == TableKind::Snapshot
     }
 
     /// Arrow schema of the canonical fields only.
@@ -225,6 +235,10 @@ pub fn markdown_reference() -> String {
                 format!("latest version per ({}) by `updated_at`", t.key.join(", "))
             }
             TableKind::Event => "events, deduplicated by `event_id`".to_string(),
+            TableKind::Snapshot => format!(
+                "optional snapshots, one row per ({}); the same row sent again is a duplicate",
+                t.key.join(", ")
+            ),
         };
         out.push_str(&format!(
             "### `{}`\n\n{} Kind: {}; partitioned by the UTC date of `{}`.\n\n",
@@ -280,7 +294,10 @@ mod tests {
                 let f = t
                     .field(k)
                     .unwrap_or_else(|| panic!("{}.{k} missing", t.name));
-                assert!(f.required, "{}.{k} must be required", t.name);
+                // A snapshot's location may be empty (stock held for the whole site).
+                if !(t.kind == TableKind::Snapshot && *k == "location_id") {
+                    assert!(f.required, "{}.{k} must be required", t.name);
+                }
             }
             if t.kind == TableKind::Event {
                 assert_eq!(t.key, &["event_id"]);

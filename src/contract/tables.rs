@@ -40,6 +40,14 @@ const EXCEPTION_TYPES: &[&str] = &[
     "carrier_cutoff_miss",
     "other",
 ];
+const STOCK_STATUS: &[&str] = &[
+    "available",
+    "reserved",
+    "quarantined",
+    "damaged",
+    "in_transit",
+    "on_hold",
+];
 const SEVERITIES: &[&str] = &["low", "medium", "high", "critical"];
 const RETURN_STAGES: &[&str] = &["received", "inspected", "dispositioned"];
 const DISPOSITIONS: &[&str] = &[
@@ -184,6 +192,11 @@ pub static TABLES: &[TableSpec] = &[
                 .default(0.0),
             F::new("expected_at", Ts, "when the receipt was due"),
             F::new("received_at", Ts, "when it was received").required(),
+            F::new(
+                "available_at",
+                Ts,
+                "when the units became available to sell (put away)",
+            ),
         ],
     },
     TableSpec {
@@ -286,6 +299,32 @@ pub static TABLES: &[TableSpec] = &[
             F::new("disposition", Str, "what was decided").one_of(DISPOSITIONS),
             F::new("reason_code", Str, "customer's reason"),
             F::new("event_at", Ts, "when the stage was reached").required(),
+        ],
+    },
+    TableSpec {
+        name: "inventory_snapshots",
+        kind: TableKind::Snapshot,
+        key: &[
+            "snapshot_at",
+            "warehouse_id",
+            "location_id",
+            "sku",
+            "status",
+        ],
+        time_column: "snapshot_at",
+        doc: "What the WMS or 3PL says it holds, by stock status, at a point in time (optional feed).",
+        rules: &[],
+        fields: &[
+            F::new("snapshot_at", Ts, "when the stock was taken").required(),
+            F::new("warehouse_id", Str, "warehouse").required(),
+            F::new("location_id", Str, "bin (empty: the warehouse as a whole)"),
+            F::new("sku", Str, "item").required(),
+            F::new("status", Str, "stock status")
+                .required()
+                .one_of(STOCK_STATUS),
+            F::new("qty", Dec, "units in that status")
+                .required()
+                .check(NonNegative),
         ],
     },
 ];

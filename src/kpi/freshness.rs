@@ -55,7 +55,7 @@ fn iso_date<S: serde::Serializer>(
 impl Freshness {
     /// Whether the feed has any data up to end(D).
     pub fn has_data(&self) -> bool {
-        self.state != FeedState::Missing
+        !matches!(self.state, FeedState::Missing | FeedState::NotSent)
     }
 }
 
@@ -85,6 +85,9 @@ pub enum FeedState {
     Stale,
     /// No rows at all up to end(D).
     Missing,
+    /// An optional feed (inventory snapshots) this lake has never received: not a
+    /// problem, and the KPIs that need it are empty.
+    NotSent,
     /// No expectation configured (and rows exist).
     Unchecked,
 }
@@ -166,6 +169,7 @@ pub async fn freshness(
             let age = n.map(|v| (end - v) as f64 / 3.6e9);
             let limit = config.freshness_hours(t.name);
             let state = match (n, age, limit) {
+                (None, _, _) if t.optional() => FeedState::NotSent,
                 (None, _, _) => FeedState::Missing,
                 (_, Some(a), Some(l)) if a > l => FeedState::Stale,
                 (_, _, Some(_)) => FeedState::Fresh,

@@ -8,6 +8,7 @@
 //! one that fails is reported and the others still publish.
 
 pub mod checks;
+pub mod drivers;
 pub mod frame;
 pub mod freshness;
 pub mod output;
@@ -226,6 +227,20 @@ pub fn check_config(
                 format!(
                     "no query declares a parameter {key:?}{}",
                     crate::config::did_you_mean(key, declared.iter().copied())
+                ),
+            ));
+        }
+    }
+    for r in &config.alerts {
+        if let Ok(cond) = crate::config::alert_rule::parse(&r.when)
+            && let Some(tile) = cond.tile()
+            && !tiles.iter().any(|t| t.key == tile)
+        {
+            return Err(Error::setting(
+                format!("alerts ({:?}).when", r.name),
+                format!(
+                    "no tile is called {tile:?}{}",
+                    crate::config::did_you_mean(tile, tiles.iter().map(|t| t.key.as_str()))
                 ),
             ));
         }
@@ -535,7 +550,12 @@ pub fn markdown_reference() -> Result<String> {
             n(t.warn)
         ));
     }
-    out.push_str("\n## The report's tables\n\nDerived from this run's KPI tables (`kpi.<name>`) for the page; in `kpis/` like every KPI.\n\n");
+    out.push_str("\n## What moved the tiles\n\n");
+    section(
+        &mut out,
+        &Query::parse(drivers::TABLE, drivers::HEADER, Origin::BuiltIn),
+    );
+    out.push_str("## The report's tables\n\nDerived from this run's KPI tables (`kpi.<name>`) for the page; in `kpis/` like every KPI.\n\n");
     for q in &report_queries(None)? {
         section(&mut out, q);
     }

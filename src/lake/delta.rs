@@ -85,8 +85,9 @@ pub fn exists(table: &DeltaTable) -> bool {
     table.version().is_some()
 }
 
-/// Create the table with `schema` (the file columns) and the `event_date` partition.
-pub async fn create(table: DeltaTable, rel: &str, schema: &SchemaRef) -> Result<DeltaTable> {
+/// The Delta schema of a table whose files have columns `schema`: those columns and
+/// the `event_date` partition.
+fn delta_schema(rel: &str, schema: &SchemaRef) -> Result<StructType> {
     let mut fields: Vec<datafusion::arrow::datatypes::Field> =
         schema.fields().iter().map(|f| f.as_ref().clone()).collect();
     fields.push(datafusion::arrow::datatypes::Field::new(
@@ -94,8 +95,14 @@ pub async fn create(table: DeltaTable, rel: &str, schema: &SchemaRef) -> Result<
         datafusion::arrow::datatypes::DataType::Date32,
         true,
     ));
-    let full = Schema::new(fields);
-    let kernel: StructType = (&full).try_into_kernel().map_err(|e| delta_err(rel, e))?;
+    (&Schema::new(fields))
+        .try_into_kernel()
+        .map_err(|e| delta_err(rel, e))
+}
+
+/// Create the table with `schema` (the file columns) and the `event_date` partition.
+pub async fn create(table: DeltaTable, rel: &str, schema: &SchemaRef) -> Result<DeltaTable> {
+    let kernel = delta_schema(rel, schema)?;
     table
         .create()
         .with_table_name(rel.replace('/', "_"))
@@ -107,8 +114,58 @@ pub async fn create(table: DeltaTable, rel: &str, schema: &SchemaRef) -> Result<
         .map_err(|e| delta_err(rel, e))
 }
 
+/// A `metaData` action that adds the columns of `schema` the table does not have yet
+/// (a contract that gained an optional field, e.g. `receipts.available_at`); None when
+/// it has them all. Columns are only ever added, and nullable, so older files stay
+/// valid: readers see NULL for the new column in them.
+fn added_columns(table: &DeltaTable, rel: &str, schema: &SchemaRef) -> Result<Option<Action>> {
+    use deltalake::kernel::MetadataExt as _;
+    let snapshot = table.snapshot().map_err(|e| delta_err(rel, e))?;
+    let current = snapshot.schema();
+    let missing: Vec<_> = schema
+        .fields()
+        .iter()
+        .filter(|f| current.field(f.name()).is_none())
+        .collect();
+    if missing.is_empty() {
+        return Ok(None);
+    }
+    if let Some(f) = missing.iter().find(|f| !f.is_nullable()) {
+        return Err(delta_err(
+            rel,
+            format!(
+                "the table has no column `{}` and it cannot be added: it is required",
+                f.name()
+            ),
+        ));
+    }
+    let mut fields: Vec<_> = current.fields().cloned().collect();
+    let wanted = delta_schema(rel, schema)?;
+    fields.extend(
+        wanted
+            .fields()
+            .filter(|f| current.field(f.name()).is_none())
+            .cloned(),
+    );
+    let merged = StructType::try_new(fields).map_err(|e| delta_err(rel, e))?;
+    let metadata = snapshot
+        .metadata()
+        .clone()
+        .with_schema(&merged)
+        .map_err(|e| delta_err(rel, e))?;
+    Ok(Some(Action::Metadata(metadata)))
+}
+
 /// Commit `files` to the table as ingest `n`, unless it already holds them.
-pub async fn commit(table: &mut DeltaTable, rel: &str, files: &[DataFile], n: u64) -> Result<bool> {
+/// `schema` is the columns of the files (the contract's table now): columns it added
+/// since the table was created are added to the table's schema in the same commit.
+pub async fn commit(
+    table: &mut DeltaTable,
+    rel: &str,
+    schema: &SchemaRef,
+    files: &[DataFile],
+    n: u64,
+) -> Result<bool> {
     let app = app_id(n);
     let done = table
         .snapshot()
@@ -120,23 +177,18 @@ pub async fn commit(table: &mut DeltaTable, rel: &str, files: &[DataFile], n: u6
         return Ok(false);
     }
     let now = chrono::Utc::now().timestamp_millis();
-    let actions: Vec<Action> = files
-        .iter()
-        .map(|f| {
-            Action::Add(Add {
-                path: f.path.clone(),
-                partition_values: HashMap::from([(
-                    PARTITION_COLUMN.to_string(),
-                    Some(f.date.clone()),
-                )]),
-                size: f.size,
-                modification_time: now,
-                data_change: true,
-                stats: Some(f.stats.clone()),
-                ..Default::default()
-            })
+    let mut actions: Vec<Action> = added_columns(table, rel, schema)?.into_iter().collect();
+    actions.extend(files.iter().map(|f| {
+        Action::Add(Add {
+            path: f.path.clone(),
+            partition_values: HashMap::from([(PARTITION_COLUMN.to_string(), Some(f.date.clone()))]),
+            size: f.size,
+            modification_time: now,
+            data_change: true,
+            stats: Some(f.stats.clone()),
+            ..Default::default()
         })
-        .collect();
+    }));
     let op = DeltaOperation::Write {
         mode: SaveMode::Append,
         partition_by: Some(vec![PARTITION_COLUMN.to_string()]),

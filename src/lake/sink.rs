@@ -101,8 +101,9 @@ impl<'t> TableSink<'t> {
     }
 }
 
-/// The identity of each row: its `event_id` for events, the whole canonical row for
-/// versioned tables (so an identical re-sent version is a duplicate, a changed one is not).
+/// The identity of each row: its `event_id` for events, its key columns for snapshots,
+/// the whole canonical row for versioned tables (so an identical re-sent version is a
+/// duplicate, a changed one is not).
 fn row_identities(table: &TableSpec, batch: &RecordBatch) -> Vec<u64> {
     if table.kind == TableKind::Event
         && let Some(ids) = table
@@ -114,11 +115,20 @@ fn row_identities(table: &TableSpec, batch: &RecordBatch) -> Vec<u64> {
             .map(|v| xxh3_64(v.unwrap_or("").as_bytes()))
             .collect();
     }
+    let columns: Vec<&ArrayRef> = match table.kind {
+        TableKind::Snapshot => table
+            .key
+            .iter()
+            .filter_map(|k| table.field_index(k))
+            .map(|i| batch.column(i))
+            .collect(),
+        _ => batch.columns().iter().collect(),
+    };
     let mut buf = Vec::with_capacity(256);
     (0..batch.num_rows())
         .map(|row| {
             buf.clear();
-            for col in batch.columns() {
+            for col in &columns {
                 encode_value(col, row, &mut buf);
             }
             xxh3_64(&buf)

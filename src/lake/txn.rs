@@ -196,14 +196,14 @@ pub(super) fn roll_forward(lake: &Lake, record: &LogRecord) -> Result<()> {
     crate::runtime::block_on(async move {
         for (rel, files) in &tables {
             let mut table = delta::open(&loc, rel).await?;
+            let schema = table_schema(rel).ok_or_else(|| Error::Lake {
+                path: rel.into(),
+                message: "not a table of the contract".into(),
+            })?;
             if !delta::exists(&table) {
-                let schema = table_schema(rel).ok_or_else(|| Error::Lake {
-                    path: rel.into(),
-                    message: "not a table of the contract".into(),
-                })?;
                 table = delta::create(table, rel, &schema).await?;
             }
-            delta::commit(&mut table, rel, files, n).await?;
+            delta::commit(&mut table, rel, &schema, files, n).await?;
             crate::fault::point("lake.delta.committed");
         }
         Ok::<_, Error>(())

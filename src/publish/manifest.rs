@@ -36,6 +36,10 @@ pub struct Manifest {
     /// The data checks (`queries/checks`) and what each found.
     pub checks: Vec<CheckResult>,
     pub warnings: Vec<String>,
+    /// What the alert rules found and where they were delivered (added after the
+    /// report is published; absent when no alert or owner is configured).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alerts: Option<serde_json::Value>,
 }
 
 /// The run's query parameters, as bound.

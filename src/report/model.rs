@@ -62,6 +62,8 @@ pub struct TileView {
     /// Why there is no change to show.
     pub no_change: String,
     pub spark: Option<Spark>,
+    /// The top driver of the change, in one sentence (`kpi_drivers` rank 1).
+    pub driver: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -325,10 +327,12 @@ pub fn build(charts: &Path, inputs: &Inputs) -> Result<Page> {
     };
     let run = &inputs.run;
     let sections = vec![
+        what_moved(&cx)?,
         fill(&cx)?,
         order_flow(&cx)?,
         exceptions(&cx)?,
         inventory(&cx)?,
+        stock_position(&cx)?,
         suppliers(&cx)?,
         count_today(&cx),
     ]
@@ -472,6 +476,7 @@ fn tile_views(cx: &Ctx) -> Vec<TileView> {
         }
     }
     let get = |key: &str, period: &str| rows.get(&(key.to_string(), period.to_string()));
+    let drivers = top_drivers(cx);
     cx.inputs
         .tiles
         .iter()
@@ -506,9 +511,87 @@ fn tile_views(cx: &Ctx) -> Vec<TileView> {
                     "no full previous window to compare".into()
                 },
                 spark: spark(&trend),
+                driver: change
+                    .and(drivers.get(&def.key))
+                    .map(|d| driver_sentence(cx, def, d)),
             }
         })
         .collect()
+}
+
+/// One row of `kpi_drivers`.
+struct DriverRow {
+    dimension: String,
+    segment: String,
+    base: Option<f64>,
+    current: Option<f64>,
+    contribution: f64,
+}
+
+/// Each tile's top driver (rank 1 of `kpi_drivers`), and every row by tile.
+fn driver_rows(cx: &Ctx) -> BTreeMap<String, Vec<DriverRow>> {
+    let mut out: BTreeMap<String, Vec<DriverRow>> = BTreeMap::new();
+    let Some(f) = cx.frame(crate::kpi::drivers::TABLE) else {
+        return out;
+    };
+    let (kpi, dim, seg) = (f.text("kpi"), f.text("dimension"), f.text("segment"));
+    let (base, cur, c, rank) = (
+        f.num("base_value"),
+        f.num("current_value"),
+        f.num("contribution"),
+        f.num("rank"),
+    );
+    let mut order: Vec<usize> = (0..f.rows()).collect();
+    order.sort_by(|&a, &b| {
+        rank[a]
+            .unwrap_or(f64::MAX)
+            .total_cmp(&rank[b].unwrap_or(f64::MAX))
+    });
+    for i in order {
+        let (Some(k), Some(d), Some(s), Some(c)) = (&kpi[i], &dim[i], &seg[i], c[i]) else {
+            continue;
+        };
+        out.entry(k.clone()).or_default().push(DriverRow {
+            dimension: d.clone(),
+            segment: s.clone(),
+            base: base[i],
+            current: cur[i],
+            contribution: c,
+        });
+    }
+    out
+}
+
+fn top_drivers(cx: &Ctx) -> BTreeMap<String, DriverRow> {
+    driver_rows(cx)
+        .into_iter()
+        .filter_map(|(k, mut rows)| (!rows.is_empty()).then(|| (k, rows.swap_remove(0))))
+        .collect()
+}
+
+/// A signed change in the tile's unit: "−2.4 pts", "+12", "+$1,200".
+fn signed(cx: &Ctx, unit: Unit, d: f64) -> String {
+    let sign = if d < 0.0 { "−" } else { "+" };
+    let body = match unit {
+        Unit::Rate => format!("{} pts", format::number(d.abs() * 100.0, 1)),
+        Unit::Count => format::number(d.abs(), 0),
+        Unit::Money => format::money(d.abs(), &cx.currency),
+        Unit::Hours => format::hours(d.abs()),
+    };
+    format!("{sign}{body}")
+}
+
+/// "WH-WEST · marketplace (warehouse_id × channel) explains −2.4 pts (91.0% → 78.0%)".
+fn driver_sentence(cx: &Ctx, def: &TileDef, d: &DriverRow) -> String {
+    let side = |v: Option<f64>| v.map_or_else(|| "none".to_string(), |v| shown(cx, def.unit, v));
+    format!(
+        "{} ({}) explains {} ({} → {})",
+        d.segment,
+        d.dimension,
+        signed(cx, def.unit, d.contribution),
+        side(d.base),
+        side(d.current)
+    )
 }
 
 /// "▲ 1.2 pts" and whether that change is good.
@@ -1038,6 +1121,212 @@ fn inventory(cx: &Ctx) -> Result<Section> {
     ))
 }
 
+/// "What moved": each tile's largest drivers, as a chart for the rates and a table for
+/// every tile, from `kpi_drivers`.
+fn what_moved(cx: &Ctx) -> Result<Section> {
+    let title = "What moved since the previous window?";
+    let lead = "Each headline figure's change against the previous window, split over the segments of its KPI table (warehouse, channel, zone, type …): for rates, a segment's own rate change weighted by its share plus the shift in its share. The contributions of one dimension add up to the change; every split is in kpis/kpi_drivers.csv.";
+    let all = driver_rows(cx);
+    let mut blocks = Vec::new();
+    if all.is_empty() {
+        blocks.push(empty(
+            "No headline figure has a change to explain (no full previous window, or nothing changed).",
+        ));
+        return Ok(section("moved", title, lead, blocks));
+    }
+    // The rates: the two largest drivers of each, in points, lowered and raised apart.
+    let mut bars: Vec<(String, Vec<f64>)> = Vec::new();
+    for def in cx.inputs.tiles.iter().filter(|d| d.unit == Unit::Rate) {
+        for d in all.get(&def.key).into_iter().flatten().take(2) {
+            let pts = d.contribution * 100.0;
+            bars.push((
+                format!("{} ({:+.1}) · {}", d.segment, pts, def.title),
+                if pts < 0.0 {
+                    vec![-pts, 0.0]
+                } else {
+                    vec![0.0, pts]
+                },
+            ));
+        }
+    }
+    if !bars.is_empty() {
+        let height = 70 + 34 * bars.len() as u32;
+        let c = chart::render(
+            cx.charts,
+            "what_moved",
+            "Largest drivers of the rates' changes",
+            "Points of each rate's change explained by one segment (the two largest per rate), against the previous window.",
+            (860, height.max(300)),
+            &HBars {
+                rows: bars,
+                stacks: vec!["lowered".into(), "raised".into()],
+                value_label: points_label,
+                percent_axis: false,
+                colour: 0,
+            },
+        )?;
+        blocks.push(cx.figure(c, None));
+    }
+    let cell = |text: String, kind: Kind| Cell {
+        text,
+        align: kind.align(),
+        strong: false,
+        lines: Vec::new(),
+    };
+    let mut rows = Vec::new();
+    for def in cx.inputs.tiles {
+        for d in all.get(&def.key).into_iter().flatten().take(3) {
+            let side =
+                |v: Option<f64>| v.map_or_else(|| "none".to_string(), |v| shown(cx, def.unit, v));
+            rows.push(vec![
+                cell(def.title.clone(), Kind::Text),
+                cell(d.dimension.clone(), Kind::Code),
+                cell(d.segment.clone(), Kind::Code),
+                cell(format!("{} → {}", side(d.base), side(d.current)), Kind::Num),
+                cell(signed(cx, def.unit, d.contribution), Kind::Num),
+            ]);
+        }
+    }
+    let heads = [
+        ("Figure", Kind::Text),
+        ("Split by", Kind::Code),
+        ("Segment", Kind::Code),
+        ("Before → now", Kind::Num),
+        ("Explains", Kind::Num),
+    ];
+    blocks.push(Block::Table {
+        headers: heads
+            .iter()
+            .map(|(h, k)| Head {
+                text: (*h).to_string(),
+                align: k.align(),
+            })
+            .collect(),
+        rows,
+        cards: true,
+    });
+    Ok(section("moved", title, lead, blocks))
+}
+
+fn points_label(v: f64) -> String {
+    format!("{} pts", format::number(v, 1))
+}
+
+/// "Inventory position": what each site says it holds by status, the SKUs whose open
+/// orders stock cannot cover, and how long receipts take to become sellable.
+fn stock_position(cx: &Ctx) -> Result<Section> {
+    let title = "Can we promise what we hold?";
+    let lead = "The latest inventory snapshot of each warehouse by stock status, against the orders still open: available-to-promise (ATP) = available − max(0, open demand − reserved).";
+    let mut blocks = Vec::new();
+    match cx.frame("report_inventory_status") {
+        Some(f) if f.rows() > 0 => {
+            let w = f.text("warehouse_id");
+            let (q, d) = (f.num("quarantined"), f.num("damaged"));
+            let rows: Vec<(String, Vec<f64>)> = (0..f.rows())
+                .map(|i| {
+                    (
+                        w[i].clone().unwrap_or_default(),
+                        vec![q[i].unwrap_or(0.0), d[i].unwrap_or(0.0)],
+                    )
+                })
+                .collect();
+            let height = 70 + 34 * rows.len().max(1) as u32;
+            let c = chart::render(
+                cx.charts,
+                "stock_on_hold",
+                "Quarantined and damaged units by warehouse",
+                "Units in the latest snapshot that are on hand but cannot be sold: held for inspection (quarantined) or damaged. Every SKU is in kpis/inventory_position.csv.",
+                (860, height.max(300)),
+                &HBars {
+                    rows,
+                    stacks: vec!["quarantined".into(), "damaged".into()],
+                    value_label: units_label,
+                    percent_axis: false,
+                    colour: 1,
+                },
+            )?;
+            blocks.push(cx.figure(c, None));
+            let all: Vec<usize> = (0..f.rows()).collect();
+            blocks.push(cx.table(
+                &f,
+                &all,
+                &[
+                    ("warehouse_id", "Warehouse", Kind::Code),
+                    ("skus", "SKUs", Kind::Int),
+                    ("skus_atp_negative", "SKUs ATP < 0", Kind::Int),
+                    ("units_short", "Units short", Kind::Num),
+                    ("available", "Available", Kind::Num),
+                    ("reserved", "Reserved", Kind::Num),
+                    ("quarantined", "Quarantined", Kind::Num),
+                    ("damaged", "Damaged", Kind::Num),
+                    ("in_transit", "In transit", Kind::Num),
+                ],
+            ));
+        }
+        Some(_) => blocks.push(empty(
+            "No inventory snapshot up to this date: send the optional inventory_snapshots feed (stock by status) to see available-to-promise.",
+        )),
+        None => blocks.push(missing_kpi("Inventory position")),
+    }
+    if let Some(f) = cx.frame("inventory_position")
+        && f.rows() > 0
+    {
+        blocks.push(heading("SKUs we cannot promise"));
+        let atp = f.num("available_to_promise");
+        // Most negative first: the order of −ATP, keeping only ATP < 0.
+        let short: Vec<Option<f64>> = atp.iter().map(|v| v.map(|v| -v)).collect();
+        let rows: Vec<usize> = top_rows(&short, cx.top_n)
+            .into_iter()
+            .filter(|&i| short[i].is_some_and(|v| v > 0.0))
+            .collect();
+        if rows.is_empty() {
+            blocks.push(empty(
+                "Every SKU's open orders are covered by available or reserved stock.",
+            ));
+        } else {
+            blocks.push(cx.table(
+                &f,
+                &rows,
+                &[
+                    ("warehouse_id", "Warehouse", Kind::Code),
+                    ("sku", "SKU", Kind::Code),
+                    ("available", "Available", Kind::Num),
+                    ("reserved", "Reserved", Kind::Num),
+                    ("open_demand", "Open demand", Kind::Num),
+                    ("available_to_promise", "ATP", Kind::Num),
+                    ("quarantined", "Quarantined", Kind::Num),
+                    ("in_transit", "In transit", Kind::Num),
+                ],
+            ));
+        }
+    }
+    blocks.push(heading("Receiving to available"));
+    match cx.frame("receiving_to_available") {
+        Some(f) if f.rows() > 0 => {
+            let all: Vec<usize> = (0..f.rows()).collect();
+            blocks.push(cx.table(
+                &f,
+                &all,
+                &[
+                    ("warehouse_id", "Warehouse", Kind::Code),
+                    ("receipt_lines", "Receipt lines", Kind::Int),
+                    ("hours_median", "Median", Kind::Hours),
+                    ("hours_p90", "p90", Kind::Hours),
+                ],
+            ));
+        }
+        Some(_) => blocks.push(empty(
+            "No receipt line became available in the window (receipts without available_at are left out).",
+        )),
+        None => blocks.push(missing_kpi("Receiving to available")),
+    }
+    Ok(section("position", title, lead, blocks))
+}
+
+fn units_label(v: f64) -> String {
+    format::number(v, 0)
+}
+
 fn money_label(v: f64) -> String {
     // Chart labels use the short form without a currency (the caption names it).
     format::money(v, "")
@@ -1337,6 +1626,8 @@ fn is_builtin_section(name: &str) -> bool {
         "order_flow",
         "order_cycle_time",
         "backorders",
+        "inventory_position",
+        "receiving_to_available",
         crate::kpi::priority::QUERY,
         crate::kpi::priority::BACKTEST_TABLE,
     ]
@@ -1377,6 +1668,7 @@ fn quality(cx: &Ctx) -> Section {
                     format!("stale: {} old", format::hours(f.age_hours.unwrap_or(0.0)))
                 }
                 FeedState::Missing => "no data".to_string(),
+                FeedState::NotSent => "not sent (optional)".to_string(),
                 FeedState::Unchecked => "not checked".to_string(),
             };
             let reasons: Vec<String> = t

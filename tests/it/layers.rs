@@ -21,7 +21,8 @@ const LAYERS: &[(&str, u32)] = &[
     ("kpi", 7),
     ("report", 8),
     ("publish", 9),
-    ("app", 10),
+    ("alert", 10),
+    ("app", 11),
 ];
 
 fn rank(module: &str) -> Option<u32> {

@@ -5,12 +5,15 @@
 
 mod common;
 
+mod alerts;
 mod analysts;
 mod bad_input;
 mod delta_lake;
+mod drivers;
 mod fixture_kpis;
 mod generator_contract;
 mod ingest_formats;
+mod inventory;
 mod lake_layout;
 mod layers;
 mod line_fulfilment;

@@ -230,7 +230,7 @@ fn tiles_equal_the_kpi_tables_and_the_page_is_self_contained() {
     }
     let defs = doc.select(&sel("dl.defs dt code")).count();
     // One per published table: the KPI query files, the report's derived tables
-    // (queries/report), the tiles and the priority backtest.
+    // (queries/report), the tiles, their drivers and the priority backtest.
     let tables = std::fs::read_dir(out.join("kpis"))
         .expect("kpis")
         .flatten()
@@ -245,8 +245,8 @@ fn tiles_equal_the_kpi_tables_and_the_page_is_self_contained() {
     };
     assert_eq!(
         tables,
-        count_sql("queries") + count_sql("queries/report") + 2,
-        "every query file, the tiles and the backtest publish a table"
+        count_sql("queries") + count_sql("queries/report") + 3,
+        "every query file, the tiles, their drivers and the backtest publish a table"
     );
     assert_eq!(
         defs,

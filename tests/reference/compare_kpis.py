@@ -7,7 +7,8 @@ Usage:
 
 Without --names it compares the four core KPIs (fill_rate, exception_aging,
 count_variance_by_zone, count_variance_by_supplier), whatever else the folders hold. The
-later KPIs (order_flow, backorders, exception_resolution, count_variance_by_abc) and
+later KPIs (order_flow, backorders, exception_resolution, count_variance_by_abc,
+inventory_position, receiving_to_available) and
 `tiles_current` (tile, value: the current tiles of `kpis_duckdb.py --tiles` and of
 `tiles_of.py`) are compared only when named.
 
@@ -35,9 +36,9 @@ import sys
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-DATE, INT, FLOAT, STR = "date", "int", "float", "str"
+DATE, INT, FLOAT, STR, TS = "date", "int", "float", "str", "ts"
 KIND_NAME = {DATE: "a date (date32)", INT: "an integer (int64)", FLOAT: "a float (float64)",
-             STR: "a string"}
+             STR: "a string", TS: "a UTC timestamp"}
 
 # Columns in contract order with their kind; the key (grain) rows are matched on.
 KPIS = {
@@ -96,6 +97,19 @@ KPIS = {
                     ("net_variance_units", FLOAT), ("abs_variance_units", FLOAT),
                     ("net_variance_value", FLOAT), ("abs_variance_value", FLOAT)],
     },
+    "inventory_position": {
+        "key": ["warehouse_id", "sku"],
+        "columns": [("snapshot_at", TS), ("warehouse_id", STR), ("sku", STR),
+                    ("available", FLOAT), ("reserved", FLOAT), ("quarantined", FLOAT),
+                    ("damaged", FLOAT), ("in_transit", FLOAT), ("on_hold", FLOAT),
+                    ("on_hand", FLOAT), ("open_demand", FLOAT),
+                    ("available_to_promise", FLOAT)],
+    },
+    "receiving_to_available": {
+        "key": ["warehouse_id"],
+        "columns": [("warehouse_id", STR), ("receipt_lines", INT), ("hours_median", FLOAT),
+                    ("hours_p90", FLOAT)],
+    },
     # Not a contract table: the current-period tiles, one row per tile.
     "tiles_current": {
         "key": ["tile"],
@@ -123,6 +137,8 @@ def kind_ok(kind: str, t: pa.DataType) -> bool:
         return pa.types.is_int64(t)
     if kind == FLOAT:
         return pa.types.is_float64(t)
+    if kind == TS:
+        return pa.types.is_timestamp(t) and t.tz in ("UTC", "+00:00", "Etc/UTC")
     return (pa.types.is_string(t) or pa.types.is_large_string(t)
             or getattr(pa.types, "is_string_view", lambda _: False)(t))
 

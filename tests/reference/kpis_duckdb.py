@@ -86,6 +86,20 @@ TABLES = {
                     ("sku", S), ("warehouse_id", S), ("location_id", S),
                     ("qty_shipped", D), ("shipped_at", T), ("carrier", S)],
     },
+    "receipts": {
+        "time": "received_at",
+        "columns": [("event_id", S), ("po_id", S), ("po_line", S), ("supplier_id", S),
+                    ("sku", S), ("warehouse_id", S), ("location_id", S),
+                    ("qty_expected", D), ("qty_received", D), ("qty_damaged", D),
+                    ("expected_at", T), ("received_at", T), ("available_at", T)],
+    },
+    # §1: optional; "a row is identified by (snapshot_at, warehouse_id, location_id, sku,
+    # status); the same identity sent again is a duplicate".
+    "inventory_snapshots": {
+        "time": "snapshot_at",
+        "columns": [("snapshot_at", T), ("warehouse_id", S), ("location_id", S), ("sku", S),
+                    ("status", S), ("qty", D)],
+    },
     "cycle_counts": {
         "time": "counted_at",
         "columns": [("event_id", S), ("count_id", S), ("warehouse_id", S),
@@ -122,6 +136,8 @@ OUTPUTS = {
     "backorders": ["warehouse_id", "channel", "days_late_bucket"],
     "exception_resolution": ["exception_type", "severity"],
     "count_variance_by_abc": ["warehouse_id", "abc_class"],
+    "inventory_position": ["warehouse_id", "sku"],
+    "receiving_to_available": ["warehouse_id"],
 }
 
 # ---------------------------------------------------------------------------------------
@@ -714,6 +730,131 @@ GROUP BY exception_type, severity
 ORDER BY exception_type, severity
 """
 
+INVENTORY_POSITION_SQL = """
+WITH
+-- Snapshot rows, one per identity (the first ingested wins), taken by end(D).
+snapshot_rows AS (
+    SELECT s.*
+    FROM (
+        SELECT * FROM inventory_snapshots
+        QUALIFY row_number() OVER (
+            PARTITION BY snapshot_at, warehouse_id, location_id, sku, status
+            ORDER BY _ingest_seq) = 1
+    ) AS s, params AS p
+    WHERE s.snapshot_at <= p.end_ts
+),
+-- §4: "per warehouse, its latest snapshot_at ≤ end(D); that snapshot's rows summed by
+-- sku and status".
+latest_rows AS (
+    SELECT *
+    FROM snapshot_rows
+    QUALIFY snapshot_at = max(snapshot_at) OVER (PARTITION BY warehouse_id)
+),
+by_sku AS (
+    SELECT
+        snapshot_at,
+        warehouse_id,
+        sku,
+        coalesce(sum(qty) FILTER (WHERE status = 'available'), 0.0) AS available,
+        coalesce(sum(qty) FILTER (WHERE status = 'reserved'), 0.0) AS reserved,
+        coalesce(sum(qty) FILTER (WHERE status = 'quarantined'), 0.0) AS quarantined,
+        coalesce(sum(qty) FILTER (WHERE status = 'damaged'), 0.0) AS damaged,
+        coalesce(sum(qty) FILTER (WHERE status = 'in_transit'), 0.0) AS in_transit,
+        coalesce(sum(qty) FILTER (WHERE status = 'on_hold'), 0.0) AS on_hold
+    FROM latest_rows
+    GROUP BY snapshot_at, warehouse_id, sku
+),
+-- "open_demand = Σ (demand − shipped) over current lines of that warehouse and sku,
+-- ordered ≤ end(D), demand > 0, shipped (≤ end(D)) < demand".
+line_versions AS (
+    SELECT l.*
+    FROM order_lines AS l, params AS p
+    WHERE l.updated_at <= p.end_ts
+    QUALIFY row_number() OVER (
+        PARTITION BY l.order_id, l.line_id
+        ORDER BY l.updated_at DESC, l._ingest_seq DESC) = 1
+),
+demanded AS (
+    SELECT
+        l.order_id, l.line_id, l.warehouse_id, l.sku,
+        l.qty_ordered
+            - CASE WHEN l.cancel_reason = 'customer' THEN coalesce(l.cancelled_qty, 0.0)
+                   ELSE 0.0 END AS demand
+    FROM line_versions AS l, params AS p
+    WHERE l.ordered_at <= p.end_ts
+),
+shipped AS (
+    SELECT s.order_id, s.line_id, sum(s.qty_shipped) AS shipped
+    FROM (
+        SELECT * FROM shipments
+        QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY _ingest_seq) = 1
+    ) AS s, params AS p
+    WHERE s.shipped_at <= p.end_ts
+    GROUP BY s.order_id, s.line_id
+),
+open_demand AS (
+    SELECT d.warehouse_id, d.sku, sum(d.demand - coalesce(x.shipped, 0.0)) AS open_demand
+    FROM demanded AS d
+    LEFT JOIN shipped AS x ON x.order_id = d.order_id AND x.line_id = d.line_id
+    WHERE d.demand > 0 AND coalesce(x.shipped, 0.0) < d.demand
+    GROUP BY d.warehouse_id, d.sku
+)
+SELECT
+    CAST(b.snapshot_at AS TIMESTAMPTZ) AS snapshot_at,
+    CAST(b.warehouse_id AS VARCHAR) AS warehouse_id,
+    CAST(b.sku AS VARCHAR) AS sku,
+    b.available, b.reserved, b.quarantined, b.damaged, b.in_transit, b.on_hold,
+    -- "on_hand (all statuses but in_transit)"
+    b.available + b.reserved + b.quarantined + b.damaged + b.on_hold AS on_hand,
+    coalesce(o.open_demand, 0.0) AS open_demand,
+    -- "available_to_promise (available − max(0, open_demand − reserved))"
+    b.available - greatest(0.0, coalesce(o.open_demand, 0.0) - b.reserved)
+        AS available_to_promise
+FROM by_sku AS b
+LEFT JOIN open_demand AS o ON o.warehouse_id = b.warehouse_id AND o.sku = b.sku
+ORDER BY b.warehouse_id, b.sku
+"""
+
+RECEIVING_TO_AVAILABLE_SQL = """
+WITH
+receipt_lines AS (
+    SELECT r.*
+    FROM (
+        SELECT * FROM receipts
+        QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY _ingest_seq) = 1
+    ) AS r
+),
+-- §4: "receipt lines with available_at in the window and available_at ≥ received_at".
+timed AS (
+    SELECT
+        r.warehouse_id,
+        CAST(epoch_us(r.available_at) - epoch_us(r.received_at) AS DOUBLE)
+            / CAST(3600000000 AS DOUBLE) AS hours
+    FROM receipt_lines AS r, params AS p
+    WHERE r.available_at >= p.start_ts
+      AND r.available_at <= p.end_ts
+      AND r.available_at >= r.received_at
+),
+-- Nearest-rank p90: the smallest value with at least 90% of the values ≤ it.
+ranked AS (
+    SELECT
+        t.*,
+        count(*) OVER (
+            PARTITION BY t.warehouse_id ORDER BY t.hours
+            RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS at_most,
+        count(*) OVER (PARTITION BY t.warehouse_id) AS n
+    FROM timed AS t
+)
+SELECT
+    CAST(warehouse_id AS VARCHAR) AS warehouse_id,
+    CAST(count(*) AS BIGINT) AS receipt_lines,
+    CAST(median(hours) AS DOUBLE) AS hours_median,
+    CAST(min(hours) FILTER (WHERE 10 * at_most >= 9 * n) AS DOUBLE) AS hours_p90
+FROM ranked
+GROUP BY warehouse_id
+ORDER BY warehouse_id
+"""
+
 KPI_SQL = {
     "fill_rate": FILL_RATE_SQL,
     "exception_aging": EXCEPTION_AGING_SQL,
@@ -723,6 +864,8 @@ KPI_SQL = {
     "backorders": BACKORDERS_SQL,
     "exception_resolution": EXCEPTION_RESOLUTION_SQL,
     "count_variance_by_abc": COUNT_VARIANCE_BY_ABC_SQL,
+    "inventory_position": INVENTORY_POSITION_SQL,
+    "receiving_to_available": RECEIVING_TO_AVAILABLE_SQL,
 }
 
 # ---------------------------------------------------------------------------------------

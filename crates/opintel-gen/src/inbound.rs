@@ -216,6 +216,8 @@ impl Sim {
             slot.truth += physical.max(0.0);
             slot.open_po = false;
         }
+        self.hold(d, line.slot, damaged, false);
+        let available = self.available_at(w, t);
         self.ids.receipt_event += 1;
         let id = self.out.ids.receipts;
         let world = &self.world;
@@ -234,7 +236,7 @@ impl Sim {
         } else {
             f.ts(line.expected);
         }
-        f.ts(t);
+        f.ts(t).ts(available);
         self.out.end(id, t)?;
         if date_only {
             self.out.noise.tally.add(

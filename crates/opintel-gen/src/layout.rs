@@ -71,6 +71,7 @@ pub(crate) const RECEIPTS: &[Col] = &[
     col("qty_damaged", Num),
     col("expected_at", OptTs),
     col("received_at", Ts),
+    col("available_at", OptTs),
 ];
 pub(crate) const CYCLE_COUNTS: &[Col] = &[
     col("event_id", Id),

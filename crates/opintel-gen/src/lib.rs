@@ -29,6 +29,7 @@ mod reread;
 mod returns;
 mod rng;
 mod simulate;
+mod stock;
 #[cfg(test)]
 mod tests;
 mod timefmt;

@@ -255,6 +255,13 @@ fn readme(sim: &Sim, opts: &GenerateOptions, rows: &[TruthRow]) -> String {
         "- {} purchase orders, {} transfers between sites, {} SKUs launched during the period",
         st.pos, st.transfers, st.new_skus
     );
+    let _ = writeln!(
+        s,
+        "- inventory snapshots (own sites, the last {} days; written without noise): {} rows in {} files",
+        super::stock::SNAPSHOT_DAYS.min(w.days),
+        st.snapshot_rows,
+        st.snapshot_files
+    );
     let active: Vec<_> = w.slots.iter().filter(|x| x.active_from < w.days).collect();
     let empty = active
         .iter()

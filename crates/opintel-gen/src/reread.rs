@@ -158,12 +158,16 @@ pub(super) fn read_rows(out: &Path) -> (Vec<Row>, BTreeMap<String, Vec<String>>)
             .find(|m| name.starts_with(m.pattern.trim_end_matches('*')));
         let table = match map {
             Some(m) => m.table.clone(),
-            None => TABLES
+            None => match TABLES
                 .iter()
                 .filter(|t| name.starts_with(*t))
                 .max_by_key(|t| t.len())
-                .unwrap()
-                .to_string(),
+            {
+                Some(t) => t.to_string(),
+                // Inventory snapshots are written without noise (stock.rs): not re-read.
+                None if name.starts_with("inventory_snapshots") => continue,
+                None => panic!("no table for export {name}"),
+            },
         };
         if name.contains(".ndjson") {
             for line in text.lines() {
@@ -291,6 +295,7 @@ pub(super) fn rules(table: &str) -> Vec<(&'static str, bool, &'static str)> {
             ("qty_damaged", false, "nonneg"),
             ("expected_at", false, "ts"),
             ("received_at", true, "ts"),
+            ("available_at", false, "ts"),
         ],
         "cycle_counts" => vec![
             ("event_id", true, "str"),

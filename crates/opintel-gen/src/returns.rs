@@ -140,6 +140,9 @@ impl Sim {
             if e.stage == 2 && DISPOSITIONS[e.disposition as usize] == "restock" {
                 self.restocks[e.wh as usize].push((e.slot, e.qty));
             }
+            if e.stage == 2 && DISPOSITIONS[e.disposition as usize] == "quarantine" {
+                self.hold(d, e.slot, e.qty, true);
+            }
         }
         Ok(())
     }

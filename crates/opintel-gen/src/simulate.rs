@@ -68,6 +68,8 @@ pub(crate) struct Stats {
     pub pos: u64,
     pub transfers: u64,
     pub new_skus: u64,
+    pub snapshot_rows: u64,
+    pub snapshot_files: u64,
 }
 
 /// A transfer arriving at a warehouse.
@@ -89,6 +91,10 @@ pub(crate) struct Sim {
     pub rng_exc: Rng,
     pub rng_returns: Rng,
     pub rng_ids: Rng,
+    /// Put-away times and snapshots (its own stream: adding them changed no other row).
+    pub rng_stock: Rng,
+    /// Per warehouse: damaged and quarantined units held out of the pick face.
+    pub held: Vec<Vec<super::stock::Held>>,
     /// Lines to pick, by day.
     pub lines_due: Vec<Vec<Line>>,
     /// Order-line versions (cancellations) to export, by day.
@@ -127,6 +133,8 @@ impl Sim {
             rng_exc: Rng::stream(seed, "exceptions"),
             rng_returns: Rng::stream(seed, "returns"),
             rng_ids: Rng::stream(seed, "ids"),
+            rng_stock: Rng::stream(seed, "stock"),
+            held: vec![Vec::new(); n_wh],
             lines_due: vec![Vec::new(); horizon],
             versions_due: vec![Vec::new(); horizon],
             receipts_due: vec![Vec::new(); horizon],
@@ -222,6 +230,7 @@ impl Sim {
             self.returns_day(d)?;
             for w in 0..self.world.warehouses.len() {
                 self.end_of_day(d, w)?;
+                self.snapshot_day(d, w)?;
                 self.reorder(d, w);
             }
             self.write_exceptions(d)?;

@@ -91,6 +91,11 @@ impl Writer {
         }
     }
 
+    /// The export folder of `day` (created).
+    pub(crate) fn day_folder(&self, day: i32) -> io::Result<PathBuf> {
+        self.folder(day)
+    }
+
     fn folder(&self, day: i32) -> io::Result<PathBuf> {
         let dir = self
             .out

@@ -49,6 +49,8 @@ pub enum Command {
     Run(RunArgs),
     /// Read-only SQL over the lake, the <table>_current views, the rejects and the KPIs.
     Sql(SqlArgs),
+    /// The drivers of a headline figure's change: its split by segment (kpi_drivers).
+    Explain(ExplainArgs),
     /// List the tables analysts can query, with their columns and meanings.
     Tables(TablesArgs),
     /// An interactive SQL shell (history, multi-line statements ending with ;).
@@ -271,6 +273,30 @@ pub struct SqlArgs {
     /// The query.
     #[arg(value_name = "SQL", required_unless_present = "file")]
     pub sql: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    #[command(flatten)]
+    pub lake: LakeOpt,
+    /// The report of this as-of date (<reports>/<date>; default: <reports>/latest).
+    #[arg(long, value_name = "YYYY-MM-DD", conflicts_with = "report")]
+    pub as_of: Option<NaiveDate>,
+    #[command(flatten)]
+    pub report: ReportOpt,
+    /// Only these dimensions (columns of the KPI table; a pair as `a*b`), e.g.
+    /// --by warehouse_id,channel or --by 'warehouse_id*channel'.
+    #[arg(long, value_name = "DIM,…", value_delimiter = ',')]
+    pub by: Vec<String>,
+    /// At most this many segments (largest contributions first).
+    #[arg(long, default_value_t = 20)]
+    pub top: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = SqlFormat::Table)]
+    pub format: SqlFormat,
+    /// The tile's key, e.g. unit_fill_rate (the `tile` column of kpis/tiles.csv).
+    #[arg(value_name = "KPI")]
+    pub kpi: String,
 }
 
 #[derive(Debug, Args)]

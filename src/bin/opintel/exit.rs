@@ -19,6 +19,9 @@ pub const INPUT: u8 = 4;
 pub const LOCKED: u8 = 5;
 /// Published, but a feed is stale or missing and --fail-on-stale was given.
 pub const STALE: u8 = 6;
+/// Published, but an alert (or an owner's digest) could not be delivered after its
+/// retries; the next run of the same night tries it again.
+pub const ALERT: u8 = 7;
 
 pub fn code_of(e: &Error) -> u8 {
     match e {
@@ -69,6 +72,14 @@ pub fn run_code(m: &Manifest, strict: bool, _stale: bool) -> u8 {
         && ingest_code(r, strict) != OK
     {
         code = PARTIAL;
+    }
+    let undelivered = m
+        .alerts
+        .as_ref()
+        .and_then(|v| serde_json::from_value::<opintel::alert::AlertReport>(v.clone()).ok())
+        .is_some_and(|r| r.failed());
+    if code == OK && undelivered {
+        code = ALERT;
     }
     code
 }

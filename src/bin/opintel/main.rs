@@ -106,6 +106,18 @@ fn dispatch(cli: &Cli) -> Result<u8> {
             print::result(a.format, a.out.as_deref(), &schema, &batches)?;
             Ok(exit::OK)
         }
+        Command::Explain(a) => {
+            let config = resolve::config(cli, &a.lake, None)?;
+            let report = match (&a.report.report, a.as_of) {
+                (Some(r), _) => Some(r.clone()),
+                (None, Some(d)) => Some(config.reports.join(d.to_string())),
+                (None, None) => None,
+            };
+            let (schema, batches) =
+                app::explain::explain(&config, report.as_deref(), &a.kpi, &a.by, a.top)?;
+            print::result(a.format, None, &schema, &batches)?;
+            Ok(exit::OK)
+        }
         Command::Tables(a) => {
             let config = resolve::config(cli, &a.lake, None)?;
             print!(

@@ -1,0 +1,162 @@
+//! The drivers of the tiles' changes (`kpi_drivers`), on a generated operation with a
+//! planted drop: WH-WEST sends no shipment for the last ten days. Checked against a
+//! DuckDB re-computation from the KPI tables of the window and of the previous window
+//! (`tests/reference/drivers_duckdb.py`), against the tiles' own changes, and for the
+//! planted cause; and `opintel explain` prints the same rows.
+
+use crate::common::*;
+
+use std::process::Command;
+
+#[test]
+fn drivers_add_up_match_duckdb_and_name_the_planted_drop() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    opintel_ok(
+        dir,
+        &[
+            "generate", "--out", "gen", "--scale", "0.1", "--seed", "11", "--days", "63",
+        ],
+    );
+    // The planted drop: WH-WEST's shipment files of 2026-11-11 … 11-20 never arrive.
+    let mut removed = 0;
+    for day in 11..=20 {
+        let folder = dir.join(format!("gen/exports/2026-11-{day}"));
+        for e in std::fs::read_dir(&folder).expect("export folder").flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if name.starts_with("shipments-wh-west-") {
+                std::fs::remove_file(e.path()).expect("rm");
+                removed += 1;
+            }
+        }
+    }
+    assert_eq!(removed, 10, "one WH-WEST shipment file a day");
+    opintel_ok(
+        dir,
+        &run_args("now", &["--config", "gen/opintel.toml", "gen/exports"]),
+    );
+    // The previous window (the 28 days before the window) as a run of its own.
+    opintel_ok(
+        dir,
+        &[
+            "--config",
+            "gen/opintel.toml",
+            "run",
+            "--lake",
+            "lake",
+            "--as-of",
+            "2026-10-23",
+            "--out",
+            "before",
+            "--no-report",
+        ],
+    );
+    let script = root().join("tests/reference/drivers_duckdb.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg(dir.join("now/kpis"))
+        .arg(dir.join("before/kpis"))
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Within one tile and one dimension the contributions add up to the tile's change.
+    let (_, tiles) = read_parquet(&dir.join("now/kpis/tiles.parquet"));
+    let (cols, drivers) = read_parquet(&dir.join("now/kpis/kpi_drivers.parquet"));
+    let col = |n: &str| cols.iter().position(|c| c == n).expect(n);
+    let (k, dm, sg, c, rk) = (
+        col("kpi"),
+        col("dimension"),
+        col("segment"),
+        col("contribution"),
+        col("rank"),
+    );
+    let text = |v: &V| match v {
+        V::S(s) => s.clone(),
+        other => panic!("text expected, got {other:?}"),
+    };
+    let num = |v: &V| match v {
+        V::F(f) => *f,
+        V::I(i) => *i as f64,
+        other => panic!("number expected, got {other:?}"),
+    };
+    let mut sums: std::collections::BTreeMap<(String, String), f64> = Default::default();
+    for r in &drivers {
+        *sums.entry((text(&r[k]), text(&r[dm]))).or_default() += num(&r[c]);
+    }
+    assert!(sums.len() >= 4, "several tiles and dimensions: {sums:?}");
+    for ((kpi, dim), sum) in &sums {
+        let change = tiles
+            .iter()
+            .find(|t| t[0] == s(kpi) && t[1] == s("current"))
+            .and_then(|t| match t.last() {
+                Some(V::F(f)) => Some(*f),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("{kpi}: a change in tiles"));
+        assert!(
+            (sum - change).abs() <= 1e-9_f64.max(1e-9 * change.abs()),
+            "{kpi} by {dim}: Σ contributions {sum} ≠ change {change}"
+        );
+    }
+
+    // The planted cause: unit fill rate fell, and its first driver is WH-WEST.
+    let top = drivers
+        .iter()
+        .find(|r| text(&r[k]) == "unit_fill_rate" && num(&r[rk]) == 1.0)
+        .expect("unit_fill_rate has drivers");
+    assert!(num(&top[c]) < 0.0, "{top:?}");
+    assert!(text(&top[sg]).contains("WH-WEST"), "top driver {top:?}");
+    let page = std::fs::read_to_string(dir.join("now/index.html")).expect("page");
+    assert!(page.contains("What moved since the previous window?"));
+    assert!(
+        page.contains("WH-WEST"),
+        "the tile sentence names the driver"
+    );
+
+    // `opintel explain` prints the table's rows for that KPI and dimension.
+    let explained = opintel_ok(
+        dir,
+        &[
+            "--config",
+            "gen/opintel.toml",
+            "explain",
+            "unit_fill_rate",
+            "--report",
+            "now",
+            "--by",
+            "warehouse_id",
+            "--format",
+            "csv",
+        ],
+    );
+    let lines: Vec<String> = String::from_utf8_lossy(&explained.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let by_wh = drivers
+        .iter()
+        .filter(|r| text(&r[k]) == "unit_fill_rate" && text(&r[dm]) == "warehouse_id")
+        .count();
+    assert_eq!(lines.len(), by_wh + 1, "{lines:?}");
+    assert!(lines[0].starts_with("kpi,dimension,segment"), "{lines:?}");
+    assert!(lines.iter().skip(1).all(|l| l.contains(",warehouse_id,")));
+    let wrong = opintel(
+        dir,
+        &[
+            "--config",
+            "gen/opintel.toml",
+            "explain",
+            "unit_fil_rate",
+            "--report",
+            "now",
+        ],
+    );
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("unit_fill_rate"));
+}
