@@ -160,3 +160,82 @@ fn drivers_add_up_match_duckdb_and_name_the_planted_drop() {
     assert_eq!(wrong.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("unit_fill_rate"));
 }
+
+/// A supplier that starts shipping half of what was ordered in the window: the top
+/// driver of supplier receipt accuracy names that supplier.
+#[test]
+fn a_supplier_gone_short_is_the_top_driver_of_receipt_accuracy() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    opintel_ok(
+        dir,
+        &[
+            "generate", "--out", "gen", "--scale", "0.1", "--seed", "23", "--days", "63",
+        ],
+    );
+    // Plant it in the exports: the supplier with the most receipt lines in the window's
+    // files (2026-10-24 … 11-20) receives ⌊expected / 2⌋ on every one of them.
+    let planted = Command::new("python3")
+        .arg("-c")
+        .arg(
+            r#"
+import csv, glob, io, os, sys, collections
+files = sorted(f for f in glob.glob(os.path.join(sys.argv[1], "gen/exports/*/receipts-*.csv"))
+               if "2026-10-24" <= os.path.basename(os.path.dirname(f)) <= "2026-11-20")
+count = collections.Counter()
+def rows_of(f):
+    return list(csv.reader(open(f, newline="", encoding="utf-8-sig")))
+for f in files:
+    rows = rows_of(f)
+    sup = rows[0].index("supplier_id")
+    for r in rows[1:]:
+        if len(r) > sup:
+            count[r[sup]] += 1
+target = count.most_common(1)[0][0]
+for f in files:
+    rows = rows_of(f)
+    head = rows[0]
+    sup, exp, got = head.index("supplier_id"), head.index("qty_expected"), head.index("qty_received")
+    for r in rows[1:]:
+        if len(r) == len(head) and r[sup] == target:
+            try:
+                r[got] = str(int(float(r[exp])) // 2)
+            except ValueError:
+                pass
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    open(f, "w", encoding="utf-8").write(out.getvalue())
+names = {r["supplier_id"]: r.get("name", "") for f in glob.glob(os.path.join(sys.argv[1], "gen/exports/*/suppliers*.csv"))
+         for r in csv.DictReader(open(f, newline="", encoding="utf-8-sig"))}
+print(target, names.get(target, ""), sep="\t")
+"#,
+        )
+        .arg(dir)
+        .output()
+        .expect("python3");
+    assert!(
+        planted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&planted.stderr)
+    );
+    let said = String::from_utf8_lossy(&planted.stdout).trim().to_string();
+    let (supplier, name) = said.split_once('\t').unwrap_or((said.as_str(), ""));
+    opintel_ok(
+        dir,
+        &run_args("now", &["--config", "gen/opintel.toml", "gen/exports"]),
+    );
+    let (cols, drivers) = read_parquet(&dir.join("now/kpis/kpi_drivers.parquet"));
+    let col = |n: &str| cols.iter().position(|c| c == n).expect(n);
+    let top = drivers
+        .iter()
+        .find(|r| r[col("kpi")] == s("receipt_accuracy") && r[col("rank")] == V::I(1))
+        .expect("receipt_accuracy has drivers");
+    assert!(
+        top[col("segment")] == s(supplier) || (!name.is_empty() && top[col("segment")] == s(name)),
+        "planted {supplier} ({name}), top driver {top:?}"
+    );
+    assert!(
+        matches!(top[col("contribution")], V::F(c) if c < 0.0),
+        "{top:?}"
+    );
+}

@@ -116,7 +116,7 @@ impl Draw for HBars {
             .map_err(err)?;
         // Category labels, right-aligned against the axis.
         for (i, l) in labels.iter().enumerate() {
-            let (x, y) = chart.backend_coord(&(0.0, top(i) + 0.5));
+            let (x, y) = super::in_area(root, chart.backend_coord(&(0.0, top(i) + 0.5)));
             root.draw(&Text::new(
                 l.clone(),
                 (x - (8.0 * s) as i32, y),
@@ -127,7 +127,7 @@ impl Draw for HBars {
             .map_err(err)?;
         }
         if stacked {
-            let (x0, _) = chart.backend_coord(&(0.0, n as f64));
+            let (x0, _) = super::in_area(root, chart.backend_coord(&(0.0, n as f64)));
             let mut x = x0;
             let y = (12.0 * s) as i32;
             for (k, name) in self.stacks.iter().enumerate() {
@@ -234,7 +234,7 @@ impl Draw for StackedBars {
             }))
             .map_err(err)?;
         for (i, c) in self.categories.iter().enumerate() {
-            let (x, y) = chart.backend_coord(&(i as f64 + 0.5, 0.0));
+            let (x, y) = super::in_area(&plot, chart.backend_coord(&(i as f64 + 0.5, 0.0)));
             plot.draw(&Text::new(
                 c.clone(),
                 (x, y + (8.0 * s) as i32),
@@ -292,5 +292,75 @@ fn shorten(s: &str, max: usize) -> String {
         let mut t: String = s.chars().take(max - 1).collect();
         t.push('…');
         t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The PNG carries a title band above the chart: each category label must still sit
+    /// beside its own bar (it once sat one band lower, beside the next bar).
+    #[test]
+    fn png_labels_sit_beside_their_bars() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let bars = HBars {
+            // Rows thinner than the title band, so a label shifted by the band lands
+            // beside another bar or below them all.
+            rows: (0..8)
+                .map(|i| (format!("LABEL-{i}"), vec![10.0 - i as f64]))
+                .collect(),
+            stacks: vec!["units".into()],
+            value_label: |v| format!("{v}"),
+            percent_axis: false,
+            colour: 0,
+        };
+        super::super::render(dir.path(), "t", "Title", "", (400, 300), &bars).expect("render");
+        let decoder = png::Decoder::new(std::io::BufReader::new(
+            std::fs::File::open(dir.path().join("t.png")).expect("png"),
+        ));
+        let mut reader = decoder.read_info().expect("header");
+        let mut buf = vec![0; reader.output_buffer_size()];
+        let info = reader.next_frame(&mut buf).expect("frame");
+        let (w, h, px) = (
+            info.width as usize,
+            info.height as usize,
+            info.color_type.samples(),
+        );
+        let at = |x: usize, y: usize| {
+            let i = (y * w + x) * px;
+            (buf[i], buf[i + 1], buf[i + 2])
+        };
+        let c = theme::series(0);
+        let bar = (c.0, c.1, c.2);
+        // The bars' left edge, and the rows each bar covers there.
+        let left = (0..w)
+            .find(|&x| (0..h).any(|y| at(x, y) == bar))
+            .expect("a bar");
+        let mut runs: Vec<(usize, usize)> = Vec::new();
+        for y in 0..h {
+            if at(left + 4, y) == bar {
+                match runs.last_mut() {
+                    Some(r) if r.1 + 1 == y => r.1 = y,
+                    _ => runs.push((y, y)),
+                }
+            }
+        }
+        assert_eq!(runs.len(), 8, "eight bars: {runs:?}");
+        let ink = |y0: usize, y1: usize| {
+            (y0..=y1).any(|y| {
+                (0..left.saturating_sub(6)).any(|x| {
+                    let (r, g, b) = at(x, y);
+                    r < 120 && g < 120 && b < 120
+                })
+            })
+        };
+        for (i, r) in runs.iter().enumerate() {
+            assert!(ink(r.0, r.1), "no label beside bar {i} ({r:?})");
+        }
+        // Nothing written left of the bars below the last one (where a shifted label
+        // would land).
+        let below = runs[7].1 + 30;
+        assert!(!ink(below, h - 1), "a label below the bars");
     }
 }

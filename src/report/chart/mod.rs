@@ -55,6 +55,18 @@ pub struct Chart {
     pub height: u32,
 }
 
+/// A point in backend pixels (what `ChartContext::backend_coord` returns) as a point of
+/// `area`, whose drawing calls take coordinates relative to its own top-left corner. The
+/// two differ when the area is not the whole canvas (the PNG's chart sits under its title
+/// band): drawing backend pixels straight onto the area shifted every label by the band.
+pub(crate) fn in_area<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    p: (i32, i32),
+) -> (i32, i32) {
+    let (bx, by) = area.get_base_pixel();
+    (p.0 - bx, p.1 - by)
+}
+
 /// Draw `chart` as SVG and as `dir/<name>.png` at 2×.
 pub fn render(
     dir: &Path,
