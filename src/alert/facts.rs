@@ -4,17 +4,10 @@
 use std::path::Path;
 
 use super::{RunFacts, TileFact};
-use crate::kpi::frame::Frame;
 use crate::kpi::freshness::FeedState;
 use crate::kpi::tiles::{Formula, TileDef, Unit};
-use crate::kpi::{KpiResult, drivers, tiles};
+use crate::kpi::{KpiResult, drivers, frame_of, tiles};
 use crate::publish::manifest::Manifest;
-
-fn frame(results: &[KpiResult], name: &str) -> Option<Frame> {
-    let r = results.iter().find(|r| r.query.name == name)?;
-    let batches = r.outcome.as_ref().ok()?;
-    Some(Frame::new(&r.schema, batches))
-}
 
 /// The facts of a published run whose page is `report`.
 pub fn gather(results: &[KpiResult], defs: &[TileDef], m: &Manifest, report: &Path) -> RunFacts {
@@ -33,7 +26,7 @@ pub fn gather(results: &[KpiResult], defs: &[TileDef], m: &Manifest, report: &Pa
             },
         );
     }
-    if let Some(f) = frame(results, tiles::TABLE) {
+    if let Some(f) = frame_of(results, tiles::TABLE) {
         let (tile, period) = (f.text("tile"), f.text("period"));
         let (value, change, den) = (f.num("value"), f.num("change"), f.num("denominator"));
         for i in 0..f.rows() {
@@ -56,7 +49,7 @@ pub fn gather(results: &[KpiResult], defs: &[TileDef], m: &Manifest, report: &Pa
             t.volume = None;
         }
     }
-    if let Some(f) = frame(results, drivers::TABLE) {
+    if let Some(f) = frame_of(results, drivers::TABLE) {
         let (kpi, dim, seg) = (f.text("kpi"), f.text("dimension"), f.text("segment"));
         let (c, rank) = (f.num("contribution"), f.num("rank"));
         for i in 0..f.rows() {
@@ -94,7 +87,7 @@ pub fn gather(results: &[KpiResult], defs: &[TileDef], m: &Manifest, report: &Pa
         .filter(|k| k.error.is_some())
         .map(|k| k.name.clone())
         .collect();
-    if let Some(f) = frame(results, "exception_backlog") {
+    if let Some(f) = frame_of(results, "exception_backlog") {
         let (owner, id, kind, sev, breached) = (
             f.text("owner"),
             f.text("exception_id"),

@@ -138,24 +138,23 @@ fn mail(
     text: String,
     html: String,
 ) -> Delivery {
-    let fail = |e: String| failed(name, e);
     let Some(server) = &dest.smtp else {
-        return fail("neither webhook nor smtp is set".into());
+        return failed(name, "neither webhook nor smtp is set".into());
     };
     let from: Mailbox = match dest.from.as_deref().unwrap_or("opintel@localhost").parse() {
         Ok(m) => m,
-        Err(e) => return fail(format!("from: {e}")),
+        Err(e) => return failed(name, format!("from: {e}")),
     };
     let mut builder = lettre::Message::builder().from(from).subject(subject);
     for t in to {
         match t.parse::<Mailbox>() {
             Ok(m) => builder = builder.to(m),
-            Err(e) => return fail(format!("to {t:?}: {e}")),
+            Err(e) => return failed(name, format!("to {t:?}: {e}")),
         }
     }
     let message = match builder.multipart(MultiPart::alternative_plain_html(text, html)) {
         Ok(m) => m,
-        Err(e) => return fail(e.to_string()),
+        Err(e) => return failed(name, e.to_string()),
     };
     let (tls_from_start, hostport) = match server.strip_prefix("smtps://") {
         Some(rest) => (true, rest),
@@ -164,13 +163,13 @@ fn mail(
     let (host, port) = match hostport.rsplit_once(':') {
         Some((h, p)) => match p.parse::<u16>() {
             Ok(p) => (h.to_string(), p),
-            Err(_) => return fail(format!("{server}: {p:?} is not a port")),
+            Err(_) => return failed(name, format!("{server}: {p:?} is not a port")),
         },
         None => (hostport.to_string(), if tls_from_start { 465 } else { 25 }),
     };
     let params = match TlsParameters::new(host.clone()) {
         Ok(p) => p,
-        Err(e) => return fail(e.to_string()),
+        Err(e) => return failed(name, e.to_string()),
     };
     let mut transport = SmtpTransport::builder_dangerous(&host)
         .port(port)

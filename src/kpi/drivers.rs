@@ -163,11 +163,9 @@ pub async fn compute(
 /// The change of each tile (current − previous), from the `tiles` table.
 fn changes(results: &[KpiResult]) -> BTreeMap<String, f64> {
     let mut out = BTreeMap::new();
-    let Some(r) = results.iter().find(|r| r.query.name == super::tiles::TABLE) else {
+    let Some(f) = super::frame_of(results, super::tiles::TABLE) else {
         return out;
     };
-    let Ok(batches) = &r.outcome else { return out };
-    let f = Frame::new(&r.schema, batches);
     let (tile, period, change) = (f.text("tile"), f.text("period"), f.num("change"));
     for i in 0..f.rows() {
         if let (Some(t), Some("current"), Some(c)) = (&tile[i], period[i].as_deref(), change[i])

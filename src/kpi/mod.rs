@@ -337,6 +337,13 @@ pub struct KpiResult {
     pub seconds: f64,
 }
 
+/// The rows of result `name` of a run as one frame, when its query succeeded.
+pub fn frame_of(results: &[KpiResult], name: &str) -> Option<frame::Frame> {
+    let r = results.iter().find(|r| r.query.name == name)?;
+    let batches = r.outcome.as_ref().ok()?;
+    Some(frame::Frame::new(&r.schema, batches))
+}
+
 impl KpiResult {
     pub fn rows(&self) -> usize {
         self.outcome

@@ -213,11 +213,7 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     /// A table of this run, when its query succeeded.
     fn frame(&self, name: &str) -> Option<Frame> {
-        self.inputs
-            .results
-            .iter()
-            .find(|r| r.query.name == name)
-            .and_then(|r| r.outcome.as_ref().ok().map(|b| Frame::new(&r.schema, b)))
+        crate::kpi::frame_of(self.inputs.results, name)
     }
 
     fn format(&self, kind: Kind, v: f64) -> String {

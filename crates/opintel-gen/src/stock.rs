@@ -99,8 +99,8 @@ impl Sim {
             if let Some(l) = loc {
                 world.locations[l as usize].push_id(&mut out);
             }
-            out.extend_from_slice(b",SKU-");
-            out.extend_from_slice(format!("{:06}", world.items[item as usize].sku).as_bytes());
+            out.push(b',');
+            out.extend_from_slice(world.items[item as usize].sku_text().as_bytes());
             out.push(b',');
             out.extend_from_slice(status.as_bytes());
             out.push(b',');
