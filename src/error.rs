@@ -25,6 +25,13 @@ pub enum Error {
     /// A query cannot be planned or run: a mistake in its SQL, or a refused statement.
     #[error("query {name}: {message}")]
     Query { name: String, message: String },
+    /// A query failed on a Ballista cluster: the run stops and publishes nothing.
+    #[error("the cluster at {scheduler} could not run {name}: {message}")]
+    Cluster {
+        scheduler: String,
+        name: String,
+        message: String,
+    },
     /// The lake's own records are damaged (not the user's input).
     #[error("lake {}: {message}", path.display())]
     Lake { path: PathBuf, message: String },

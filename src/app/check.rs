@@ -24,9 +24,10 @@ pub fn check(config: &Config, as_of: NaiveDate, report: Option<&Path>) -> Result
         ViewUse::Once,
     )?;
     let ctx = engine.ctx();
+    let in_memory = engine.on_cluster();
     engine.block_on(async {
         if let Some(dir) = &report {
-            register_parquet_folder(ctx, "kpi", &dir.join("kpis")).await?;
+            register_parquet_folder(ctx, "kpi", &dir.join("kpis"), in_memory).await?;
         }
         Ok(checks::run_checks(ctx, &list, &params).await)
     })

@@ -5,6 +5,7 @@
 //! command-line type reaches this layer, and nothing here prints.
 
 pub mod check;
+pub mod cluster;
 pub mod demo;
 pub mod explain;
 pub mod generate;

@@ -347,6 +347,31 @@ fn stage_compute(
         Ok::<_, Error>((results, freshness, checks))
     })?;
     log.phase("queries", t);
+    if let Some(scheduler) = config
+        .cluster
+        .scheduler
+        .as_ref()
+        .filter(|_| engine.on_cluster())
+    {
+        // On a cluster a lost executor and a query's own error look alike from here;
+        // a report with a KPI missing for either reason would be a partial answer.
+        let failed = results
+            .iter()
+            .filter_map(|r| Some((r.query.name.clone(), r.outcome.as_ref().err()?.clone())))
+            .chain(
+                checks
+                    .iter()
+                    .filter_map(|c| Some((c.name.clone(), c.error.clone()?))),
+            )
+            .next();
+        if let Some((name, message)) = failed {
+            return Err(Error::Cluster {
+                scheduler: scheduler.clone(),
+                name,
+                message,
+            });
+        }
+    }
     for f in &freshness {
         match f.state {
             FeedState::Stale => log.warnings.push(format!(

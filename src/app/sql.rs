@@ -103,6 +103,7 @@ impl Analyst {
                 engine.ctx(),
                 "kpi",
                 &dir.join("kpis"),
+                engine.on_cluster(),
             ))?;
         }
         Ok(Analyst {

@@ -58,6 +58,18 @@ pub struct Config {
     pub alerts: Vec<AlertRule>,
     /// `[alerting]`: where alerts go, retries, owners' digests.
     pub alerting: AlertingConfig,
+    /// `[cluster]`: run the queries on a Ballista cluster instead of this machine.
+    pub cluster: ClusterConfig,
+}
+
+/// `[cluster]`: where a Ballista scheduler listens (`df://host:port`) and how many
+/// partitions (tasks per stage) each query is cut into. No scheduler: queries run here.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    pub scheduler: Option<String>,
+    /// Tasks per stage (0: twice this machine's cores, at least 4).
+    pub partitions: usize,
 }
 
 /// One `[[alerts]]` rule (see `alert`).
@@ -164,6 +176,7 @@ impl Default for Config {
             params: BTreeMap::new(),
             alerts: Vec::new(),
             alerting: AlertingConfig::default(),
+            cluster: ClusterConfig::default(),
         }
     }
 }

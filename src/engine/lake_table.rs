@@ -28,7 +28,7 @@ use crate::contract::PARTITION_COLUMN;
 
 /// One data file: its path in the object store, size, partition date (days since the
 /// epoch) and rows.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct LakeFile {
     pub path: String,
     pub size: u64,
@@ -56,6 +56,16 @@ impl LakeTable {
             store,
             files,
         }
+    }
+
+    /// The object store the files are in (`file://`, `s3://bucket`).
+    pub fn store(&self) -> &ObjectStoreUrl {
+        &self.store
+    }
+
+    /// The files of this table version.
+    pub fn files(&self) -> &[LakeFile] {
+        &self.files
     }
 
     /// The files whose `event_date` passes every partition filter.

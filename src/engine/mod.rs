@@ -10,6 +10,7 @@
 //! Parameters (as-of date, window, SLA hours …) are bound by DataFusion, never pasted
 //! into SQL text: see [`Params`].
 
+pub mod cluster;
 mod lake_table;
 mod memo;
 mod params;
@@ -40,6 +41,8 @@ pub struct EngineOptions {
     pub target_partitions: usize,
     /// The reporting time zone: `local_date(ts)` gives dates in it.
     pub time_zone: chrono_tz::Tz,
+    /// A Ballista scheduler (`df://host:port`): queries run on its cluster.
+    pub cluster: Option<String>,
 }
 
 impl Default for EngineOptions {
@@ -50,6 +53,7 @@ impl Default for EngineOptions {
             memory_limit: physical_memory().map_or(4 << 30, |m| m / 2),
             target_partitions: 0,
             time_zone: chrono_tz::Tz::UTC,
+            cluster: None,
         }
     }
 }
@@ -59,6 +63,8 @@ impl EngineOptions {
     pub fn from_config(config: &crate::config::Config) -> EngineOptions {
         EngineOptions {
             time_zone: config.reporting_tz(),
+            cluster: config.cluster.scheduler.clone(),
+            target_partitions: config.cluster.partitions,
             ..EngineOptions::default()
         }
     }
@@ -70,18 +76,33 @@ pub struct Engine {
     runtime: &'static tokio::runtime::Runtime,
     ctx: SessionContext,
     versions: Versions,
+    /// Queries run on a Ballista cluster.
+    cluster: bool,
 }
 
 impl Engine {
     /// A runtime and a session without tables.
     pub fn new(opts: &EngineOptions) -> Result<Engine> {
         let runtime = crate::runtime::shared()?;
-        let ctx = session(opts)?;
+        let (config, env) = session(opts)?;
+        let ctx = match &opts.cluster {
+            None => SessionContext::new_with_config_rt(config, env),
+            Some(url) => {
+                let state = datafusion::execution::session_state::SessionStateBuilder::new()
+                    .with_default_features()
+                    .with_config(cluster::client_config(config))
+                    .with_runtime_env(env)
+                    .build();
+                runtime.block_on(cluster::remote(url, state))?
+            }
+        };
+        // After the Ballista upgrade, which replaces the session's function list.
         params::register_local_date(&ctx, opts.time_zone);
         Ok(Engine {
             runtime,
             ctx,
             versions: Versions::new(),
+            cluster: opts.cluster.is_some(),
         })
     }
 
@@ -106,14 +127,27 @@ impl Engine {
         pinned: Option<&Versions>,
     ) -> Result<Engine> {
         let mut engine = Engine::new(opts)?;
-        engine.versions =
-            engine.block_on(register_lake(&engine.ctx, lake, params, reads, pinned))?;
+        // A kept view lives in this process's memory, out of a cluster's reach.
+        let reads = if engine.cluster { ViewUse::Once } else { reads };
+        engine.versions = engine.block_on(register_lake(
+            &engine.ctx,
+            lake,
+            params,
+            reads,
+            pinned,
+            engine.cluster,
+        ))?;
         Ok(engine)
     }
 
     /// The Delta version of every lake table this engine reads.
     pub fn versions(&self) -> &Versions {
         &self.versions
+    }
+
+    /// Whether queries run on a Ballista cluster.
+    pub fn on_cluster(&self) -> bool {
+        self.cluster
     }
 
     pub fn ctx(&self) -> &SessionContext {
@@ -137,11 +171,13 @@ pub fn read_only() -> datafusion::execution::context::SQLOptions {
 }
 
 /// Register every `*.parquet` of `dir` (a report folder's `kpis/`) as `<schema>.<name>`.
-/// Returns how many tables were registered.
+/// `in_memory` reads them into memory here (for a cluster, whose executors cannot see
+/// this machine's files; KPI tables are small). Returns how many were registered.
 pub async fn register_parquet_folder(
     ctx: &SessionContext,
     schema_name: &str,
     dir: &std::path::Path,
+    in_memory: bool,
 ) -> Result<usize> {
     let schema = Arc::new(datafusion::catalog::MemorySchemaProvider::new());
     let mut n = 0;
@@ -165,12 +201,15 @@ pub async fn register_parquet_folder(
                 .with_listing_options(options)
                 .infer_schema(&ctx.state())
                 .await?;
-            let table = ListingTable::try_new(config)?;
-            datafusion::catalog::SchemaProvider::register_table(
-                schema.as_ref(),
-                name,
-                Arc::new(table),
-            )?;
+            let table: Arc<dyn datafusion::catalog::TableProvider> = if in_memory {
+                let df =
+                    SessionContext::new().read_table(Arc::new(ListingTable::try_new(config)?))?;
+                let schema = Arc::clone(df.schema().inner());
+                Arc::new(MemTable::try_new(schema, vec![df.collect().await?])?)
+            } else {
+                Arc::new(ListingTable::try_new(config)?)
+            };
+            datafusion::catalog::SchemaProvider::register_table(schema.as_ref(), name, table)?;
             n += 1;
         }
     }
@@ -210,19 +249,31 @@ pub fn register_batches(
     Ok(())
 }
 
-/// Build the session every command uses (through [`Engine`]).
-fn session(opts: &EngineOptions) -> Result<SessionContext> {
+/// The session config and runtime every command uses (through [`Engine`]).
+fn session(
+    opts: &EngineOptions,
+) -> Result<(
+    SessionConfig,
+    Arc<datafusion::execution::runtime_env::RuntimeEnv>,
+)> {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
     // OPINTEL_TARGET_PARTITIONS overrides one-per-core (for benchmarks and bigger
     // machines). On 2 cores, 4 was 5% faster on the full 16× run (smaller hash tables
     // in the big joins) but is not measured at every size, so it is not the default.
+    // On a cluster, partitions are tasks per stage spread over the executors: twice
+    // this machine's cores, at least 4, unless [cluster] partitions says otherwise.
+    let default = if opts.cluster.is_some() {
+        (2 * cores).max(4)
+    } else {
+        cores
+    };
     let partitions = if opts.target_partitions == 0 {
         std::env::var("OPINTEL_TARGET_PARTITIONS")
             .ok()
             .and_then(|v| v.parse().ok())
-            .unwrap_or(cores)
+            .unwrap_or(default)
     } else {
         opts.target_partitions
     };
@@ -277,7 +328,7 @@ fn session(opts: &EngineOptions) -> Result<SessionContext> {
         )))
         .build_arc()?;
     let config = config.with_extension(Arc::new(memo::Kept::default()));
-    Ok(SessionContext::new_with_config_rt(config, runtime))
+    Ok((config, runtime))
 }
 
 /// The Delta version of each lake table (by lake-relative folder) a session reads;
@@ -294,6 +345,7 @@ pub async fn register_lake(
     params: &Params,
     reads: ViewUse,
     pinned: Option<&Versions>,
+    cluster: bool,
 ) -> Result<Versions> {
     let loc = lake.location();
     let store_url = loc.store_url();
@@ -314,9 +366,10 @@ pub async fn register_lake(
             object_store_url.clone(),
             files,
         ));
-        if t.kind == TableKind::Master {
+        if t.kind == TableKind::Master && !cluster {
             // Master data is small but, partitioned by updated_at, spread over many
-            // tiny files; every query joins it. Read it once per session into memory.
+            // tiny files; every query joins it. Read it once per session into memory
+            // (not on a cluster: the executors read the files, plans stay small).
             let df = ctx.read_table(provider)?;
             let schema = Arc::clone(df.schema().inner());
             let batches = df.collect().await?;

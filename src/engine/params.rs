@@ -28,7 +28,9 @@ use datafusion::arrow::array::{Array, Date32Array, TimestampMicrosecondArray};
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::error::DataFusionError;
-use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
 use datafusion::prelude::SessionContext;
 
 use crate::config::{Config, SlaHours};
@@ -159,54 +161,89 @@ impl Params {
 
 /// Register `local_date(ts)`: the date of a timestamp in the reporting time zone.
 pub(super) fn register_local_date(ctx: &SessionContext, tz: Tz) {
-    let fun = Arc::new(
-        move |args: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> {
-            let to_date = |us: i64| -> i32 {
-                match chrono::DateTime::from_timestamp_micros(us) {
-                    Some(t) if tz == Tz::UTC => days(t.date_naive()),
-                    Some(t) => days(t.with_timezone(&tz).date_naive()),
-                    None => 0,
-                }
-            };
-            match &args[0] {
-                ColumnarValue::Array(a) => {
-                    let ts = a
-                        .as_any()
-                        .downcast_ref::<TimestampMicrosecondArray>()
-                        .ok_or_else(|| {
-                            DataFusionError::Execution("local_date expects a timestamp".into())
-                        })?;
-                    let out: Date32Array = if tz == Tz::UTC {
-                        ts.unary(|us| us.div_euclid(86_400_000_000) as i32)
-                    } else {
-                        ts.unary(to_date)
-                    };
-                    Ok(ColumnarValue::Array(Arc::new(out) as Arc<dyn Array>))
-                }
-                ColumnarValue::Scalar(ScalarValue::TimestampMicrosecond(v, _)) => {
-                    Ok(ColumnarValue::Scalar(ScalarValue::Date32(v.map(to_date))))
-                }
-                ColumnarValue::Scalar(s) if s.is_null() => {
-                    Ok(ColumnarValue::Scalar(ScalarValue::Date32(None)))
-                }
-                other => Err(DataFusionError::Execution(format!(
-                    "local_date expects a timestamp, got {}",
-                    other.data_type()
-                ))),
+    ctx.register_udf(local_date(tz));
+}
+
+/// `local_date(ts)` for zone `tz`.
+pub(crate) fn local_date(tz: Tz) -> ScalarUDF {
+    ScalarUDF::new_from_impl(LocalDate {
+        tz,
+        signature: Signature::exact(
+            vec![DataType::Timestamp(
+                TimeUnit::Microsecond,
+                Some("UTC".into()),
+            )],
+            Volatility::Immutable,
+        ),
+    })
+}
+
+/// The zone of a `local_date` function, None for any other function. A cluster's
+/// codec ships the zone with the plan, so executors compute the same dates.
+pub(crate) fn local_date_zone(udf: &ScalarUDF) -> Option<Tz> {
+    let any: &dyn std::any::Any = udf.inner().as_ref();
+    any.downcast_ref::<LocalDate>().map(|f| f.tz)
+}
+
+/// The function behind `local_date(ts)`: its zone is part of its identity.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct LocalDate {
+    tz: Tz,
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for LocalDate {
+    fn name(&self) -> &str {
+        "local_date"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> datafusion::error::Result<DataType> {
+        Ok(DataType::Date32)
+    }
+
+    fn invoke_with_args(
+        &self,
+        args: ScalarFunctionArgs,
+    ) -> datafusion::error::Result<ColumnarValue> {
+        let tz = self.tz;
+        let to_date = |us: i64| -> i32 {
+            match chrono::DateTime::from_timestamp_micros(us) {
+                Some(t) if tz == Tz::UTC => days(t.date_naive()),
+                Some(t) => days(t.with_timezone(&tz).date_naive()),
+                None => 0,
             }
-        },
-    );
-    let udf = create_udf(
-        "local_date",
-        vec![DataType::Timestamp(
-            TimeUnit::Microsecond,
-            Some("UTC".into()),
-        )],
-        DataType::Date32,
-        Volatility::Immutable,
-        fun,
-    );
-    ctx.register_udf(udf);
+        };
+        match &args.args[0] {
+            ColumnarValue::Array(a) => {
+                let ts = a
+                    .as_any()
+                    .downcast_ref::<TimestampMicrosecondArray>()
+                    .ok_or_else(|| {
+                        DataFusionError::Execution("local_date expects a timestamp".into())
+                    })?;
+                let out: Date32Array = if tz == Tz::UTC {
+                    ts.unary(|us| us.div_euclid(86_400_000_000) as i32)
+                } else {
+                    ts.unary(to_date)
+                };
+                Ok(ColumnarValue::Array(Arc::new(out) as Arc<dyn Array>))
+            }
+            ColumnarValue::Scalar(ScalarValue::TimestampMicrosecond(v, _)) => {
+                Ok(ColumnarValue::Scalar(ScalarValue::Date32(v.map(to_date))))
+            }
+            ColumnarValue::Scalar(s) if s.is_null() => {
+                Ok(ColumnarValue::Scalar(ScalarValue::Date32(None)))
+            }
+            other => Err(DataFusionError::Execution(format!(
+                "local_date expects a timestamp, got {}",
+                other.data_type()
+            ))),
+        }
+    }
 }
 
 #[cfg(test)]

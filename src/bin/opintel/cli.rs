@@ -64,6 +64,60 @@ pub enum Command {
     /// Lake maintenance: compact small files, drop unreferenced ones, migrate an older lake.
     #[command(subcommand)]
     Lake(LakeCommand),
+    /// Serve a Ballista cluster for `--cluster` runs: one scheduler, any number of executors.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// The scheduler: plans jobs and hands tasks to executors. gRPC, the REST API
+    /// (/api/jobs, /api/executors) and /healthz share one port.
+    Scheduler(SchedulerArgs),
+    /// An executor: runs tasks, keeps shuffle files in --work-dir, serves them over Arrow Flight.
+    Executor(ExecutorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SchedulerArgs {
+    /// Address to listen on.
+    #[arg(long, value_name = "HOST:PORT", default_value = "0.0.0.0:50050")]
+    pub bind: std::net::SocketAddr,
+    /// The name executors reach this scheduler by (default: the bind address).
+    #[arg(long, value_name = "HOST")]
+    pub external_host: Option<String>,
+    /// Seconds without a heartbeat before an executor is lost and its tasks rerun.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub executor_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecutorArgs {
+    /// The scheduler.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub scheduler: String,
+    /// Tasks run at once (default: one per core).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub concurrent_tasks: usize,
+    /// Shuffle files and spills (default: a folder named after the ports in the system's temp dir).
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, value_name = "HOST", default_value = "0.0.0.0")]
+    pub bind_host: String,
+    /// The name the scheduler and clients reach this executor by (default: the address
+    /// the scheduler sees it connect from).
+    #[arg(long, value_name = "HOST")]
+    pub external_host: Option<String>,
+    /// Port serving task results (Arrow Flight).
+    #[arg(long, value_name = "PORT", default_value_t = 50051)]
+    pub port: u16,
+    /// Port taking tasks from the scheduler.
+    #[arg(long, value_name = "PORT", default_value_t = 50052)]
+    pub grpc_port: u16,
+    /// Memory for all running tasks together, in MiB (default: 70% of the machine).
+    #[arg(long, value_name = "MIB")]
+    pub memory_mb: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,6 +170,10 @@ pub struct LakeOpt {
     /// The lake (default: `lake` of the config, else data/lake).
     #[arg(long, value_name = "DIR")]
     pub lake: Option<PathBuf>,
+    /// Run the queries on the Ballista cluster whose scheduler is here (default:
+    /// `[cluster] scheduler` of the config, else this machine).
+    #[arg(long, value_name = "df://HOST:PORT")]
+    pub cluster: Option<String>,
 }
 
 /// `--as-of` for analysts' commands.

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use cli::{Cli, Command, LakeCommand, LogFormat};
+use cli::{Cli, ClusterCommand, Command, LakeCommand, LogFormat};
 use opintel::app;
 use opintel::error::Result;
 
@@ -166,10 +166,42 @@ fn dispatch(cli: &Cli) -> Result<u8> {
             Ok(exit::OK)
         }
         Command::Lake(LakeCommand::Migrate(a)) => {
-            let mut config = resolve::config(cli, &cli::LakeOpt { lake: None }, None)?;
+            let mut config = resolve::config(
+                cli,
+                &cli::LakeOpt {
+                    lake: None,
+                    cluster: None,
+                },
+                None,
+            )?;
             config.lake.root = a.new.clone();
             let done = app::lake::migrate(&a.old, &config.lake, None)?;
             print::migrated(&done, &a.new);
+            Ok(exit::OK)
+        }
+        Command::Cluster(ClusterCommand::Scheduler(a)) => {
+            app::cluster::scheduler(&opintel::engine::cluster::SchedulerOptions {
+                bind: a.bind,
+                external_host: a.external_host.clone(),
+                executor_timeout_seconds: a.executor_timeout,
+            })?;
+            Ok(exit::OK)
+        }
+        Command::Cluster(ClusterCommand::Executor(a)) => {
+            let work_dir = a.work_dir.clone().unwrap_or_else(|| {
+                std::env::temp_dir().join(format!("opintel-executor-{}-{}", a.port, a.grpc_port))
+            });
+            app::cluster::executor(&opintel::engine::cluster::ExecutorOptions {
+                scheduler: a.scheduler.clone(),
+                bind_host: a.bind_host.clone(),
+                external_host: a.external_host.clone(),
+                port: a.port,
+                grpc_port: a.grpc_port,
+                concurrent_tasks: a.concurrent_tasks,
+                work_dir: work_dir.to_string_lossy().into_owned(),
+                memory_limit: a.memory_mb.map(|m| m << 20),
+                heartbeat_seconds: 5,
+            })?;
             Ok(exit::OK)
         }
         Command::BacktestPriority(a) => {

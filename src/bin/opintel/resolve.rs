@@ -23,6 +23,9 @@ pub fn config(cli: &Cli, lake: &LakeOpt, queries: Option<&QueriesOpt>) -> Result
     if let Some(l) = &lake.lake {
         config.lake.root = l.clone();
     }
+    if let Some(c) = &lake.cluster {
+        config.cluster.scheduler = Some(c.clone());
+    }
     if let Some(q) = queries.and_then(|q| q.queries.clone()) {
         config.queries = Some(q);
     }
