@@ -8,6 +8,7 @@ mod common;
 mod alerts;
 mod analysts;
 mod bad_input;
+mod cluster;
 mod delta_lake;
 mod drivers;
 mod fixture_kpis;
