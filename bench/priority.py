@@ -1,10 +1,15 @@
 #!/usr/bin/env python3
 """Benchmark of the cycle-count priority against its baselines, on generated operations.
 
-For each (seed, scale): `opintel generate`, `opintel ingest`, then
+For each (generator, seed, scale): generate, `opintel ingest`, then
 `opintel evaluate-priority` against the planted ground truth (as of the last day) and
 `opintel backtest-priority` (as of 14 days before the last day, horizon 14). Writes a
 markdown table of precision@50 (and @200) per method to --out.
+
+Generators: `opintel` (`opintel generate`), `busy` (bench/gen_busy.py: heavy-tailed
+picking, innocent noise in proportion to picks, wrong records seen through per-pick
+rates, adjustments only, or from mid-history) and `sparse` (the same with counts every
+90 / 180 / 365 days, so little evidence comes from counts).
 
     python3 bench/priority.py --opintel target/release/opintel --out bench/priority.md
 
@@ -20,7 +25,9 @@ import shutil
 import subprocess
 import sys
 
-METHODS = ["score", "random", "abc_overdue", "rule_ladder", "largest_last_variance"]
+METHODS = ["score", "random", "abc_overdue", "rule_ladder", "largest_last_variance",
+           "most_exceptions"]
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def run(cmd, cwd=None):
@@ -41,8 +48,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--opintel", default="target/release/opintel")
     ap.add_argument("--work", default="/tmp/opintel-priority-bench")
-    ap.add_argument("--runs", default="42:1,1:1,7:1,3:0.5,5:2",
-                    help="seed:scale pairs, comma separated")
+    ap.add_argument("--runs", default="opintel:42:1,opintel:1:1,opintel:7:1,opintel:3:0.5,"
+                                      "opintel:5:2,busy:1:1,busy:2:1,busy:3:0.5,sparse:4:1,"
+                                      "sparse:5:1,sparse:6:2",
+                    help="generator:seed:scale triples, comma separated")
     ap.add_argument("--days", type=int, default=35)
     ap.add_argument("--end", default="2026-11-20")
     ap.add_argument("--horizon", type=int, default=14)
@@ -52,40 +61,47 @@ def main():
     end = dt.date.fromisoformat(a.end)
     bt_as_of = (end - dt.timedelta(days=a.horizon)).isoformat()
     rows = []
-    for pair in a.runs.split(","):
-        seed, scale = pair.split(":")
-        d = os.path.join(a.work, f"seed{seed}-scale{scale}")
+    for triple in a.runs.split(","):
+        gen, seed, scale = triple.split(":")
+        d = os.path.join(a.work, f"{gen}-seed{seed}-scale{scale}")
         shutil.rmtree(d, ignore_errors=True)
-        exports = os.path.join(d, "exports")
-        run([exe, "-q", "generate", "--out", exports, "--seed", seed, "--scale", scale,
-             "--days", str(a.days), "--end", a.end])
         lake = os.path.join(d, "lake")
-        run([exe, "-q", "--config", os.path.join(exports, "opintel.toml"), "ingest", "--lake", lake,
-             os.path.join(exports, "exports")])
-        truth = os.path.join(exports, "ground_truth", "record_errors.csv")
+        if gen == "opintel":
+            exports = os.path.join(d, "exports")
+            run([exe, "-q", "generate", "--out", exports, "--seed", seed, "--scale", scale,
+                 "--days", str(a.days), "--end", a.end])
+            run([exe, "-q", "--config", os.path.join(exports, "opintel.toml"), "ingest",
+                 "--lake", lake, os.path.join(exports, "exports")])
+            truth = os.path.join(exports, "ground_truth", "record_errors.csv")
+        else:
+            cycle = ["--cycle-days", "90,180,365"] if gen == "sparse" else []
+            run([sys.executable, os.path.join(HERE, "gen_busy.py"), "--out", d, "--seed", seed,
+                 "--scale", scale, "--days", str(a.days), "--end", a.end] + cycle)
+            run([exe, "-q", "ingest", "--lake", lake, os.path.join(d, "exports")])
+            truth = os.path.join(d, "ground_truth", "record_errors.csv")
         run([exe, "-q", "evaluate-priority", "--lake", lake, "--as-of", a.end, "--truth", truth,
              "--out", os.path.join(d, "truth.json")])
         run([exe, "-q", "backtest-priority", "--lake", lake, "--as-of", bt_as_of, "--horizon",
              str(a.horizon), "--out", os.path.join(d, "backtest.json")])
         t = json.load(open(os.path.join(d, "truth.json")))
         b = json.load(open(os.path.join(d, "backtest.json")))
-        rows.append((seed, scale, t, b))
-        print(f"seed {seed} scale {scale}: truth P@50 {precision(t, 'score', 50):.2f}, "
+        rows.append((gen, seed, scale, t, b))
+        print(f"{gen} seed {seed} scale {scale}: truth P@50 {precision(t, 'score', 50):.2f}, "
               f"backtest P@50 {precision(b, 'score', 50):.2f}", file=sys.stderr)
 
     out = []
     out.append(f"Generated operations ({a.days} days to {a.end}); ground truth as of {a.end}, "
                f"backtest as of {bt_as_of} with a {a.horizon}-day horizon.\n")
-    for title, idx in (("Against the planted ground truth", 2), ("Time-split backtest (no labels)", 3)):
+    for title, idx in (("Against the planted ground truth", 3), ("Time-split backtest (no labels)", 4)):
         out.append(f"**{title}**: precision@50 (precision@200)\n")
-        out.append("| seed | scale | SKU-locations | positives | " + " | ".join(METHODS) + " | score ÷ best baseline @50 |")
-        out.append("|---|---|---:|---:|" + "---:|" * (len(METHODS) + 1))
+        out.append("| generator | seed | scale | SKU-locations | positives | " + " | ".join(METHODS) + " | score ÷ best baseline @50 |")
+        out.append("|---|---|---|---:|---:|" + "---:|" * (len(METHODS) + 1))
         for r in rows:
             e = r[idx]
             cells = [f"{precision(e, m, 50):.2f} ({precision(e, m, 200):.2f})" for m in METHODS]
             best = max(precision(e, m, 50) for m in METHODS[1:])
             ratio = precision(e, "score", 50) / best if best > 0 else float("inf")
-            out.append(f"| {r[0]} | {r[1]} | {e['candidates']:,} | {e['positives']:,} | " + " | ".join(cells) + f" | {ratio:.1f}× |")
+            out.append(f"| {r[0]} | {r[1]} | {r[2]} | {e['candidates']:,} | {e['positives']:,} | " + " | ".join(cells) + f" | {ratio:.1f}× |")
         out.append("")
     text = "\n".join(out)
     with open(a.out, "w") as f:

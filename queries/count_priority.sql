@@ -5,13 +5,22 @@
 --   evidence points; the score is their sum. Stock-record errors are systematic (they
 --   recur after a correction), so each kind of evidence counts, recent evidence more
 --   (weight halves every half_life_days), and repeated evidence with diminishing
---   returns (ln(1 + x)). Components: pick shortages, bin mismatches (and unscannable /
---   lot mismatch), count variances (ln(1 + |variance|) per count, plus a bonus when two
---   or more counts were off), unexplained adjustments (shrink, found, other: booked damage or expiry explains itself),
---   drift since the last count (those signs again after the record was corrected),
---   a negative stock record at the last count, overdue-ness against the ABC cycle
---   (A 90, B 180, C 365 days; never counted = a full history), pick velocity in the
---   window, the supplier's receipt discrepancy rate and the value at risk. Weights are
+--   returns (ln(1 + x)). Evidence that picking produces anyway is weighed against the
+--   bin's picks (empirical Bayes): each warehouse's own rate per pick of pick
+--   shortages, bin mismatches, unexplained adjustments and phantom shortages is the
+--   prior, and a SKU-location earns only the log-likelihood ratio of "its rate is
+--   eb_lift times its site's" over "it is its site's", k × ln(eb_lift) − picks × site
+--   rate × (eb_lift − 1), when positive: a busy bin whose shortages are what its picks
+--   explain earns nothing, a bin with 40 shortages in 400 picks outranks one with 1 in
+--   1. Components: pick shortages, bin mismatches (and unscannable / lot mismatch),
+--   phantom stock (short picks while the status snapshot showed units available),
+--   count variances (ln(1 + |variance|) per count, plus a bonus when two or more counts
+--   were off), unexplained adjustments (shrink, found, other: booked damage or expiry
+--   explains itself), drift since the last count (those signs again after the record
+--   was corrected, against the picks since), a negative stock record at the last count,
+--   overdue-ness against the ABC cycle (A 90, B 180, C 365 days; never counted = a full
+--   history), pick velocity in the window (weight 0 by default: busy bins make innocent
+--   noise), the supplier's receipt discrepancy rate and the value at risk. Weights are
 --   `-- param:` lines below, overridden by `[params]` in opintel.toml.
 -- grain: warehouse_id × location_id × sku (top top_n, default 200)
 -- columns:
@@ -22,14 +31,15 @@
 --   score: sum of the *_points columns (higher = count sooner)
 --   last_counted_at: last cycle count of this SKU-location up to the as-of date (empty: never counted in the history)
 --   reasons: the signals behind the score, in words
---   shortage_points: w_shortage × ln(1 + decayed pick-shortage exceptions)
---   mismatch_points: w_mismatch × ln(1 + decayed bin-mismatch, unscannable and lot-mismatch exceptions); an exception without a SKU counts for its whole bin, one without a bin for the SKU's bins in its warehouse
+--   shortage_points: w_shortage × ln(1 + excess pick shortages): decayed shortages × ln(eb_lift) − decayed picks × the warehouse's shortage rate × (eb_lift − 1), at least 0
+--   mismatch_points: w_mismatch × ln(1 + excess bin-mismatch, unscannable and lot-mismatch exceptions), weighed against picks like shortages; an exception without a SKU counts for its whole bin, one without a bin for the SKU's bins in its warehouse
 --   variance_points: w_variance × ln(1 + Σ decayed ln(1 + |variance|)) over counts off by more than count_tolerance, + w_recurrence when ≥ 2 counts were off
---   adjustment_points: w_adjustment × ln(1 + decayed shrink / found / other adjustments)
---   drift_points: w_since × ln(1 + shortage, mismatch and shrink / found / other events since the last count): the record has drifted again since it was last corrected
+--   adjustment_points: w_adjustment × ln(1 + excess shrink / found / other adjustments), weighed against picks like shortages
+--   phantom_points: w_phantom × ln(1 + excess short picks while the status snapshot of that day or the day before showed units available), weighed against picks like shortages (0 without inventory_snapshots)
+--   drift_points: w_since × ln(1 + excess shortage, mismatch and shrink / found / other events since the last count, against the picks since and the warehouse's events per pick): the record has drifted again since it was last corrected
 --   negative_stock_points: w_negative when the record was below zero at the last count
 --   overdue_points: w_overdue × min(2, days since counted ÷ ABC cycle days)
---   velocity_points: w_velocity × log10(1 + units picked from the bin in the window)
+--   velocity_points: w_velocity × log10(1 + units picked from the bin in the window) (w_velocity 0 by default)
 --   supplier_points: w_supplier × the SKU's supplier receipt discrepancy rate (0–1)
 --   value_points: w_value × log10(1 + unit_cost × units on record)
 --   counts: cycle counts in the history
@@ -43,6 +53,8 @@
 --   unexplained_adjustments: shrink, found and other adjustments in the history
 --   events_since_count: exceptions and unexplained adjustments after the last count (all of them when never counted)
 --   units_picked: units shipped from this bin in the window
+--   picks: shipments from this bin in the history (the exposure; a pick shortage is a pick too)
+--   phantom_shortages: pick shortages in the history while the status snapshot showed units available
 --   abc_class: the SKU's velocity class (A/B/C; empty when unknown)
 --   zone: zone of the bin (UNKNOWN when the bin is not in locations)
 --   supplier_id: the SKU's supplier (UNKNOWN when not known)
@@ -56,10 +68,12 @@
 -- param: w_adjustment = 2
 -- param: w_negative = 3
 -- param: w_overdue = 0.6
--- param: w_velocity = 0.3
+-- param: w_velocity = 0
 -- param: w_supplier = 1
 -- param: w_value = 0.2
 -- param: w_since = 2
+-- param: w_phantom = 2
+-- param: eb_lift = 4
 WITH counts AS (
     SELECT warehouse_id, location_id, sku, counted_at, system_qty,
            counted_qty - system_qty AS variance,
@@ -141,15 +155,24 @@ since_events AS (
       AND event_date >= $history_partition_min AND event_date <= $partition_max
       AND reason_code IN ('shrink', 'found', 'other')
 ),
+-- Picks from each bin over the history: the exposure that pick shortages, mismatches
+-- and adjustments are weighed against (decayed like the evidence), and the picks since
+-- the last count (the exposure of the drift signs).
 picks AS (
-    SELECT warehouse_id, location_id, sku, sum(qty_shipped) AS units_picked
-    FROM shipments
-    WHERE location_id IS NOT NULL
-      AND shipped_at >= $window_start
-      AND shipped_at <= $window_end
-      AND event_date >= $partition_min
-      AND event_date <= $partition_max
-    GROUP BY warehouse_id, location_id, sku
+    SELECT sh.warehouse_id, sh.location_id, sh.sku,
+           sum(CASE WHEN sh.shipped_at >= $window_start THEN sh.qty_shipped ELSE 0 END) AS units_picked,
+           count(*) AS picks,
+           sum(exp(-((CAST($window_end_us AS DOUBLE) - CAST(CAST(sh.shipped_at AS BIGINT) AS DOUBLE)) / 86400e6) * ln(2.0) / $half_life_days)) AS pick_exposure,
+           sum(CASE WHEN c.last_counted_at IS NULL OR sh.shipped_at > c.last_counted_at THEN 1 ELSE 0 END) AS picks_since_count
+    FROM shipments sh
+    LEFT JOIN count_evidence c
+      ON c.warehouse_id = sh.warehouse_id AND c.location_id = sh.location_id AND c.sku = sh.sku
+    WHERE sh.location_id IS NOT NULL
+      AND sh.shipped_at >= $history_start
+      AND sh.shipped_at <= $window_end
+      AND sh.event_date >= $history_partition_min
+      AND sh.event_date <= $partition_max
+    GROUP BY sh.warehouse_id, sh.location_id, sh.sku
 ),
 -- Every SKU-location with counts, unexplained adjustments or picks, with that evidence.
 -- A full join rather than a UNION plus joins back: DataFusion inlines CTEs, so each
@@ -161,7 +184,7 @@ slots AS (
            c.counts, c.counts_with_variance, c.variance_evidence, c.last_counted_at,
            c.last_variance, c.last_system_qty, c.days_since_count,
            a.adjustment_evidence, a.unexplained_adjustments,
-           p.units_picked
+           p.units_picked, p.picks, p.pick_exposure, p.picks_since_count
     FROM count_evidence c
     FULL JOIN adjustment_evidence a
       ON a.warehouse_id = c.warehouse_id AND a.location_id = c.location_id AND a.sku = c.sku
@@ -183,6 +206,39 @@ since_last AS (
     JOIN since_events e ON e.location_id = c.location_id AND e.sku = c.sku
     WHERE e.at > c.last_counted_at
     GROUP BY c.warehouse_id, c.location_id, c.sku
+),
+-- Phantom stock: pick shortages at a SKU-location while the status snapshot of that day
+-- or the day before showed units available there (the record holds what the shelf does
+-- not). Without an inventory_snapshots feed there is none.
+available AS (
+    SELECT warehouse_id, location_id, sku, CAST(snapshot_at AS DATE) AS snapshot_date,
+           sum(qty) AS available_qty
+    FROM inventory_snapshots
+    WHERE status = 'available'
+      AND location_id IS NOT NULL
+      AND snapshot_at >= $history_start
+      AND snapshot_at <= $window_end
+      AND event_date >= $history_partition_min
+      AND event_date <= $partition_max
+    GROUP BY 1, 2, 3, 4
+),
+phantom AS (
+    SELECT x.warehouse_id, x.location_id, x.sku,
+           sum(exp(-((CAST($window_end_us AS DOUBLE) - CAST(CAST(x.opened_at AS BIGINT) AS DOUBLE)) / 86400e6) * ln(2.0) / $half_life_days)) AS phantom_evidence,
+           count(*) AS phantom_shortages
+    FROM (
+        SELECT x.exception_id, x.warehouse_id, x.location_id, x.sku, x.opened_at,
+               min(a.available_qty) AS available_qty
+        FROM exceptions x
+        JOIN available a
+          ON a.warehouse_id = x.warehouse_id AND a.location_id = x.location_id AND a.sku = x.sku
+         AND a.snapshot_date >= CAST(x.opened_at AS DATE) - INTERVAL '1' DAY
+         AND a.snapshot_date <= CAST(x.opened_at AS DATE)
+        WHERE x.exception_type = 'pick_shortage'
+        GROUP BY 1, 2, 3, 4, 5
+    ) x
+    WHERE x.available_qty > 0
+    GROUP BY 1, 2, 3
 ),
 supplier_quality AS (
     SELECT supplier_id,
@@ -208,6 +264,10 @@ features AS (
            coalesce(e.pick_shortages_7d, 0) + coalesce(b.pick_shortages_7d, 0) + coalesce(k.pick_shortages_7d, 0) AS pick_shortages_7d,
            coalesce(e.bin_mismatches, 0) + coalesce(b.bin_mismatches, 0) + coalesce(k.bin_mismatches, 0) AS bin_mismatches,
            coalesce(s.units_picked, 0) AS units_picked,
+           coalesce(s.picks, 0) AS picks,
+           coalesce(s.picks_since_count, 0) AS picks_since_count,
+           coalesce(ph.phantom_evidence, 0) AS phantom_evidence,
+           coalesce(ph.phantom_shortages, 0) AS phantom_shortages,
            CASE WHEN s.last_counted_at IS NULL THEN coalesce(sa.events, 0)
                 ELSE coalesce(sl.events, 0) END AS events_since_count,
            coalesce(i.unit_cost, 0) AS unit_cost,
@@ -215,8 +275,11 @@ features AS (
            coalesce(l.zone, 'UNKNOWN') AS zone,
            coalesce(i.supplier_id, 'UNKNOWN') AS supplier_id,
            coalesce(q.discrepancy_rate, 0) AS supplier_discrepancy_rate,
-           CASE i.abc_class WHEN 'A' THEN 90.0 WHEN 'B' THEN 180.0 ELSE 365.0 END AS cycle_days
+           CASE i.abc_class WHEN 'A' THEN 90.0 WHEN 'B' THEN 180.0 ELSE 365.0 END AS cycle_days,
+           coalesce(s.pick_exposure, 0) AS pick_exposure
     FROM slots s
+    LEFT JOIN phantom ph
+      ON ph.warehouse_id = s.warehouse_id AND ph.location_id = s.location_id AND ph.sku = s.sku
     LEFT JOIN exception_evidence e
       ON e.location_id = s.location_id AND e.warehouse_id = '' AND e.sku = s.sku
     LEFT JOIN exception_evidence b
@@ -230,20 +293,57 @@ features AS (
     LEFT JOIN since_last sl
       ON sl.warehouse_id = s.warehouse_id AND sl.location_id = s.location_id AND sl.sku = s.sku
 ),
+-- Empirical Bayes: each warehouse's own rate of shortages, mismatches, unexplained
+-- adjustments and phantom shortages per visit (a pick, or a short pick), over the
+-- SKU-locations picked in the history, is the prior. A SKU-location's evidence is the log-likelihood
+-- ratio of "its rate is eb_lift times the site's" against "it is the site's":
+-- k × ln(eb_lift) − visits × rate × (eb_lift − 1), and only its positive part counts.
+-- A bin picked 400 times with 40 shortages outranks one picked once and short once;
+-- a busy bin whose shortages are what its picks explain earns nothing.
+visits AS (
+    SELECT *,
+           pick_exposure + shortage_evidence AS exposure
+    FROM features
+),
+rates AS (
+    SELECT *,
+           coalesce(sum(CASE WHEN picks > 0 THEN shortage_evidence END) OVER w
+                    / nullif(sum(CASE WHEN picks > 0 THEN exposure END) OVER w, 0), 0) AS shortage_rate,
+           coalesce(sum(CASE WHEN picks > 0 THEN mismatch_evidence END) OVER w
+                    / nullif(sum(CASE WHEN picks > 0 THEN exposure END) OVER w, 0), 0) AS mismatch_rate,
+           coalesce(sum(CASE WHEN picks > 0 THEN adjustment_evidence END) OVER w
+                    / nullif(sum(CASE WHEN picks > 0 THEN exposure END) OVER w, 0), 0) AS adjustment_rate,
+           coalesce(sum(CASE WHEN picks > 0 THEN phantom_evidence END) OVER w
+                    / nullif(sum(CASE WHEN picks > 0 THEN exposure END) OVER w, 0), 0) AS phantom_rate,
+           coalesce(sum(CASE WHEN picks > 0 THEN CAST(pick_shortages + bin_mismatches + unexplained_adjustments AS DOUBLE) END) OVER w
+                    / nullif(sum(CASE WHEN picks > 0 THEN CAST(picks AS DOUBLE) END) OVER w, 0), 0) AS event_rate
+    FROM visits
+    WINDOW w AS (PARTITION BY warehouse_id)
+),
+excess AS (
+    SELECT *,
+           greatest(0.0, shortage_evidence * ln($eb_lift) - exposure * shortage_rate * ($eb_lift - 1)) AS shortage_excess,
+           greatest(0.0, mismatch_evidence * ln($eb_lift) - exposure * mismatch_rate * ($eb_lift - 1)) AS mismatch_excess,
+           greatest(0.0, adjustment_evidence * ln($eb_lift) - exposure * adjustment_rate * ($eb_lift - 1)) AS adjustment_excess,
+           greatest(0.0, phantom_evidence * ln($eb_lift) - exposure * phantom_rate * ($eb_lift - 1)) AS phantom_excess,
+           greatest(0.0, events_since_count * ln($eb_lift) - picks_since_count * event_rate * ($eb_lift - 1)) AS drift_excess
+    FROM rates
+),
 points AS (
     SELECT *,
-           $w_shortage * ln(1 + shortage_evidence) AS shortage_points,
-           $w_mismatch * ln(1 + mismatch_evidence) AS mismatch_points,
+           $w_shortage * ln(1 + shortage_excess) AS shortage_points,
+           $w_mismatch * ln(1 + mismatch_excess) AS mismatch_points,
            $w_variance * ln(1 + variance_evidence)
              + CASE WHEN counts_with_variance >= 2 THEN $w_recurrence ELSE 0 END AS variance_points,
-           $w_adjustment * ln(1 + adjustment_evidence) AS adjustment_points,
-           $w_since * ln(1 + events_since_count) AS drift_points,
+           $w_adjustment * ln(1 + adjustment_excess) AS adjustment_points,
+           $w_phantom * ln(1 + phantom_excess) AS phantom_points,
+           $w_since * ln(1 + drift_excess) AS drift_points,
            CASE WHEN last_system_qty < 0 THEN $w_negative ELSE 0 END AS negative_stock_points,
            $w_overdue * least(2.0, coalesce(days_since_count, CAST($history_days AS DOUBLE)) / cycle_days) AS overdue_points,
            $w_velocity * log10(1 + units_picked) AS velocity_points,
            $w_supplier * supplier_discrepancy_rate AS supplier_points,
            unit_cost * greatest(coalesce(last_system_qty, 0), 0) AS value_at_risk
-    FROM features
+    FROM excess
 ),
 scored AS (
     SELECT *,
@@ -252,7 +352,7 @@ scored AS (
 ),
 ranked AS (
     SELECT *,
-           shortage_points + mismatch_points + variance_points + adjustment_points + drift_points
+           shortage_points + mismatch_points + variance_points + adjustment_points + phantom_points + drift_points
              + negative_stock_points + overdue_points + velocity_points + supplier_points
              + value_points AS score
     FROM scored
@@ -270,7 +370,13 @@ SELECT rank,
        concat_ws('; ',
            CASE WHEN pick_shortages > 0 THEN
                concat(CAST(pick_shortages AS VARCHAR), CASE WHEN pick_shortages = 1 THEN ' pick shortage' ELSE ' pick shortages' END,
-                      CASE WHEN pick_shortages_7d > 0 THEN concat(' (', CAST(pick_shortages_7d AS VARCHAR), ' in the last 7 days)') END)
+                      CASE WHEN picks > 0 THEN concat(' in ', CAST(picks + pick_shortages AS VARCHAR), ' picks') END,
+                      CASE WHEN pick_shortages_7d > 0 THEN concat(' (', CAST(pick_shortages_7d AS VARCHAR), ' in the last 7 days)') END,
+                      CASE WHEN shortage_excess = 0 THEN ', no more than its picks explain' END)
+           END,
+           CASE WHEN phantom_shortages > 0 THEN
+               concat(CAST(phantom_shortages AS VARCHAR), CASE WHEN phantom_shortages = 1 THEN ' short pick' ELSE ' short picks' END,
+                      ' while the status snapshot showed stock available')
            END,
            CASE WHEN bin_mismatches > 0 THEN
                concat(CAST(bin_mismatches AS VARCHAR), CASE WHEN bin_mismatches = 1 THEN ' bin mismatch' ELSE ' bin mismatches' END)
@@ -305,6 +411,7 @@ SELECT rank,
        mismatch_points,
        variance_points,
        adjustment_points,
+       phantom_points,
        drift_points,
        negative_stock_points,
        overdue_points,
@@ -322,6 +429,8 @@ SELECT rank,
        unexplained_adjustments,
        events_since_count,
        units_picked,
+       picks,
+       phantom_shortages,
        abc_class,
        zone,
        supplier_id,

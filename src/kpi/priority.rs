@@ -15,7 +15,8 @@
 //! Baselines: `random` (a fixed hash of the key), `abc_overdue` (never counted first,
 //! then days since counted ÷ ABC cycle of 90 / 180 / 365 days), `rule_ladder` (negative
 //! stock on record → never counted or overdue, A before B before C → the rest by
-//! overdue-ness), `largest_last_variance` (|counted − system| at the last count).
+//! overdue-ness), `largest_last_variance` (|counted − system| at the last count),
+//! `most_exceptions` (pick shortages and bin mismatches in the history, raw counts).
 //!
 //! This module ranks and scores; it does not decide what to count (that is the query).
 
@@ -51,7 +52,8 @@ pub const BACKTEST_HEADER: &str = "-- title: Cycle-count priority backtest
 --   cycle count found it off by more than count_tolerance or a count_correction,
 --   shrink, found or other adjustment was booked there. The same harness ranks the
 --   baselines: random, ABC-overdue schedule, the rule ladder (negative stock, then
---   never counted or overdue A/B/C, then the rest) and largest last variance.
+--   never counted or overdue A/B/C, then the rest), largest last variance and most
+--   exceptions (pick shortages and bin mismatches, raw counts).
 -- grain: method × k
 -- columns:
 --   kind: backtest
@@ -67,12 +69,13 @@ pub const BACKTEST_HEADER: &str = "-- title: Cycle-count priority backtest
 ";
 
 /// Rankings compared: the score first, then the baselines.
-const METHODS: [&str; 5] = [
+const METHODS: [&str; 6] = [
     "score",
     "random",
     "abc_overdue",
     "rule_ladder",
     "largest_last_variance",
+    "most_exceptions",
 ];
 
 /// What the baselines need of one ranked SKU-location (columns of the query's output).
@@ -83,6 +86,8 @@ struct Candidate {
     days_since_count: Option<f64>,
     last_variance: Option<f64>,
     last_system_qty: Option<f64>,
+    /// Pick shortages and bin mismatches in the history.
+    exceptions: f64,
 }
 
 impl Candidate {
@@ -132,6 +137,11 @@ fn rank_by(method: &str, candidates: &[Candidate], n: usize) -> Vec<String> {
             a.tier()
                 .cmp(&b.tier())
                 .then_with(|| b.overdue().total_cmp(&a.overdue()))
+                .then_with(|| by_key(a, b))
+        }),
+        "most_exceptions" => order.sort_by(|a, b| {
+            b.exceptions
+                .total_cmp(&a.exceptions)
                 .then_with(|| by_key(a, b))
         }),
         _ => order.sort_by(|a, b| {
@@ -312,7 +322,8 @@ async fn rankings(
     let narrow = Query {
         sql: format!(
             "SELECT rank, warehouse_id, location_id, sku, abc_class, days_since_count, \
-             last_variance, last_system_qty FROM (\n{body}\n) ranked ORDER BY rank"
+             last_variance, last_system_qty, pick_shortages + bin_mismatches AS exceptions \
+             FROM (\n{body}\n) ranked ORDER BY rank"
         ),
         ..query.clone()
     };
@@ -325,6 +336,7 @@ async fn rankings(
         f.num("last_variance"),
         f.num("last_system_qty"),
     );
+    let exceptions = f.num("exceptions");
     let candidates: Vec<Candidate> = ks
         .into_iter()
         .enumerate()
@@ -335,6 +347,7 @@ async fn rankings(
             days_since_count: days[i],
             last_variance: var[i],
             last_system_qty: sys[i],
+            exceptions: exceptions[i].unwrap_or(0.0),
         })
         .collect();
     let deepest = KS[KS.len() - 1];

@@ -1479,6 +1479,7 @@ fn backtest(cx: &Ctx) -> Vec<Block> {
             "abc_overdue" => "ABC schedule (most overdue first)",
             "rule_ladder" => "Rule ladder (negative stock, never counted / overdue by ABC)",
             "largest_last_variance" => "Largest last variance",
+            "most_exceptions" => "Most exceptions (shortages, mismatches)",
             other => other,
         }
         .to_string()

@@ -32,11 +32,12 @@ const W_MISMATCH: f64 = 2.5;
 const W_VARIANCE: f64 = 8.0;
 const W_RECURRENCE: f64 = 1.5;
 const W_ADJUSTMENT: f64 = 2.0;
+const W_PHANTOM: f64 = 2.0;
 const W_SINCE: f64 = 2.0;
 const W_NEGATIVE: f64 = 3.0;
 const W_OVERDUE: f64 = 0.6;
-const W_VELOCITY: f64 = 0.3;
 const W_VALUE: f64 = 0.2;
+const EB_LIFT: f64 = 4.0;
 
 struct Expected {
     key: [&'static str; 3],
@@ -46,44 +47,75 @@ struct Expected {
 /// Each slot's score, term by term (see data/fixtures/priority/README.md).
 fn expected() -> Vec<Expected> {
     let ln1p = |x: f64| (1.0 + x).ln();
-    // WH1/L1/SKU-1: two counts off (−4, −3), two pick shortages and a shrink after the
-    // last count (11-10 12:00), 20 units picked, class A (90 days), 12 units at 2.
+    let ds = |ts: &[&str]| -> f64 { ts.iter().map(|t| decay(age(t))).sum() };
+    // Exposure in WH1: each SKU-location's decayed picks, a pick shortage being a pick
+    // too. L1: one shipment (11-08) and two short picks; L2, L3, L4: four shipments.
+    let e1 = ds(&[
+        "2026-11-08T10:00:00Z",
+        "2026-11-15T10:00:00Z",
+        "2026-11-18T10:00:00Z",
+    ]);
+    let e2 = ds(&[
+        "2026-11-12T10:00:00Z",
+        "2026-11-13T10:00:00Z",
+        "2026-11-16T10:00:00Z",
+        "2026-11-19T10:00:00Z",
+    ]);
+    let e3 = ds(&[
+        "2026-11-14T10:00:00Z",
+        "2026-11-15T10:00:00Z",
+        "2026-11-17T10:00:00Z",
+        "2026-11-20T10:00:00Z",
+    ]);
+    let e4 = ds(&[
+        "2026-11-11T10:00:00Z",
+        "2026-11-13T10:00:00Z",
+        "2026-11-17T10:00:00Z",
+        "2026-11-19T10:00:00Z",
+    ]);
+    let total = e1 + e2 + e3 + e4;
+    // Evidence k at a slot whose exposure is e, when the whole warehouse has k_site
+    // over `total`: k ln(lift) − e × (k_site / total) × (lift − 1), at least 0.
+    let excess = |k: f64, e: f64, k_site: f64| {
+        (k * EB_LIFT.ln() - e * (k_site / total) * (EB_LIFT - 1.0)).max(0.0)
+    };
+    // WH1/L1/SKU-1: two counts off (−4, −3), two pick shortages (11-15, 11-18) and a
+    // shrink after the last count (11-10 12:00), no pick since that count; the
+    // snapshot of 11-15 showed 6 available (a phantom short pick), the 11-18 one 0.
+    // Class A (90 days), 12 units at 2. The only shortages, shrink and phantom of WH1.
+    let shortages = ds(&["2026-11-15T10:00:00Z", "2026-11-18T10:00:00Z"]);
+    let shrink = ds(&["2026-11-16T18:00:00Z"]);
+    let phantom = ds(&["2026-11-15T10:00:00Z"]);
     let s1_variance = W_VARIANCE
         * ln1p(
             decay(age("2026-10-21T12:00:00Z")) * 5f64.ln()
                 + decay(age("2026-11-10T12:00:00Z")) * 4f64.ln(),
         )
         + W_RECURRENCE;
-    let s1_shortage =
-        W_SHORTAGE * ln1p(decay(age("2026-11-15T10:00:00Z")) + decay(age("2026-11-18T10:00:00Z")));
-    let s1_adjust = W_ADJUSTMENT * ln1p(decay(age("2026-11-16T18:00:00Z")));
-    let s1_drift = W_SINCE * ln1p(3.0);
-    let s1_overdue = W_OVERDUE * age("2026-11-10T12:00:00Z") / 90.0;
     let s1 = s1_variance
-        + s1_shortage
-        + s1_adjust
-        + s1_drift
-        + s1_overdue
-        + W_VELOCITY * 21f64.log10()
+        + W_SHORTAGE * ln1p(excess(shortages, e1, shortages))
+        + W_ADJUSTMENT * ln1p(excess(shrink, e1, shrink))
+        + W_PHANTOM * ln1p(excess(phantom, e1, phantom))
+        // three signs since the count and no picks to explain them
+        + W_SINCE * ln1p(3.0 * EB_LIFT.ln())
+        + W_OVERDUE * age("2026-11-10T12:00:00Z") / 90.0
         + W_VALUE * 25f64.log10();
-    // WH1/L2/SKU-2: one count off by +1 on 11-01, class B (180 days), 5 picked, 5 × 10.
+    // WH1/L2/SKU-2: one count off by +1 on 11-01, class B (180 days), 5 × 10 on record;
+    // four picks since and no sign, so no drift.
     let s2 = W_VARIANCE * ln1p(decay(age("2026-11-01T12:00:00Z")) * 2f64.ln())
         + W_OVERDUE * age("2026-11-01T12:00:00Z") / 180.0
-        + W_VELOCITY * 6f64.log10()
         + W_VALUE * 51f64.log10();
-    // WH1/L3/SKU-3: an accurate count on 11-19, class C, 3 picked, 7 × 1.
-    let s3 = W_OVERDUE * age("2026-11-19T12:00:00Z") / 365.0
-        + W_VELOCITY * 4f64.log10()
-        + W_VALUE * 8f64.log10();
+    // WH1/L3/SKU-3: an accurate count on 11-19, class C, 7 × 1.
+    let s3 = W_OVERDUE * age("2026-11-19T12:00:00Z") / 365.0 + W_VALUE * 8f64.log10();
     // WH1/L4/SKU-4: never counted (a full history / 365 days = 1), a bin mismatch for
-    // the bin, 2 picked, nothing on record.
-    let s4 = W_MISMATCH * ln1p(decay(age("2026-11-19T08:00:00Z")))
-        + W_OVERDUE * 1.0
-        + W_VELOCITY * 3f64.log10();
+    // the bin (the only one of WH1), four picks, nothing on record.
+    let mismatch = ds(&["2026-11-19T08:00:00Z"]);
+    let s4 = W_MISMATCH * ln1p(excess(mismatch, e4, mismatch)) + W_OVERDUE * 1.0;
     // WH2/L5/SKU-5: −2 on record, counted 0 on 11-05; a pick shortage for the SKU in
-    // WH2 without a bin (it counts for the SKU's bins there); class A; no picks, no value.
+    // WH2 without a bin (it counts for the SKU's bins there); class A; no picks in WH2,
+    // so no site rate to weigh against: the shortage counts k ln(lift); no value.
     let s5 = W_VARIANCE * ln1p(decay(age("2026-11-05T12:00:00Z")) * 3f64.ln())
-        + W_SHORTAGE * ln1p(decay(age("2026-11-18T06:00:00Z")))
+        + W_SHORTAGE * ln1p(decay(age("2026-11-18T06:00:00Z")) * EB_LIFT.ln())
         + W_NEGATIVE
         + W_OVERDUE * age("2026-11-05T12:00:00Z") / 90.0;
     vec![
@@ -186,7 +218,7 @@ fn scores_ranking_and_reasons_follow_the_documented_formula() {
         .filter(|(_, c)| c.ends_with("_points"))
         .map(|(i, _)| i)
         .collect();
-    assert_eq!(parts.len(), 10, "{cols:?}");
+    assert_eq!(parts.len(), 11, "{cols:?}");
     for row in &rows {
         let sum: f64 = parts.iter().map(|&i| f(&row[i])).sum();
         assert!((sum - f(&row[score])).abs() < 1e-9);
@@ -198,9 +230,11 @@ fn scores_ranking_and_reasons_follow_the_documented_formula() {
     );
     assert_eq!(top[col(&cols, "pick_shortages")], V::I(2));
     assert_eq!(top[col(&cols, "events_since_count")], V::I(3));
+    assert_eq!(top[col(&cols, "picks")], V::I(1));
+    assert_eq!(top[col(&cols, "phantom_shortages")], V::I(1));
     assert_eq!(
         text(&top[col(&cols, "reasons")]),
-        "2 pick shortages (2 in the last 7 days); 2 of 2 counts off, last −3 units; 1 unexplained adjustment; 3 signs of drift since the last count"
+        "2 pick shortages in 3 picks (2 in the last 7 days); 1 short pick while the status snapshot showed stock available; 2 of 2 counts off, last −3 units; 1 unexplained adjustment; 3 signs of drift since the last count"
     );
     let never = rows
         .iter()
@@ -274,6 +308,7 @@ fn evaluation_against_truth_and_backtest_count_hits_by_hand() {
         "abc_overdue",
         "rule_ladder",
         "largest_last_variance",
+        "most_exceptions",
     ] {
         // Five candidates: every top 25 holds both known ones.
         assert_eq!(
@@ -327,8 +362,8 @@ fn the_nightly_run_publishes_the_backtest_and_the_report_shows_it() {
             "candidates"
         ]
     );
-    // Five methods × four k, ranked as of 14 days before the as-of date.
-    assert_eq!(rows.len(), 20);
+    // Six methods × four k, ranked as of 14 days before the as-of date.
+    assert_eq!(rows.len(), 24);
     assert!(
         rows.iter()
             .all(|r| r[1] == d("2026-11-06") && r[2] == V::I(14))
@@ -340,4 +375,94 @@ fn the_nightly_run_publishes_the_backtest_and_the_report_shows_it() {
     let html = std::fs::read_to_string(tmp.path().join("out/index.html")).expect("html");
     assert!(html.contains("Does the list earn its keep?"));
     assert!(html.contains("What we count today"));
+}
+
+/// Shortages weighed against picks (empirical Bayes): in one warehouse, ten busy bins
+/// each short 4 times in 200 picks (2%), one bin short 40 times in 400 picks (10%) and
+/// one bin short once in its only pick. The site's rate is about 3%. The steady 10% bin
+/// must rank first, the single short pick next; the busy bins' shortages are what their
+/// picks explain, so they earn no shortage points and rank below both (a raw count of
+/// shortages would put every busy bin above the single short pick).
+#[test]
+fn shortages_are_weighed_against_picks() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("exports");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let mut ship = String::from(
+        "event_id,shipment_id,order_id,line_id,sku,warehouse_id,location_id,qty_shipped,shipped_at,carrier\n",
+    );
+    let mut exc = String::from(
+        "event_id,exception_id,event_at,status,exception_type,severity,warehouse_id,location_id,sku\n",
+    );
+    let mut bins: Vec<(String, usize, usize)> =
+        (0..10).map(|i| (format!("BUSY{i}"), 200, 4)).collect();
+    bins.push(("STEADY".into(), 400, 40));
+    bins.push(("ONCE".into(), 1, 1));
+    let mut n = 0;
+    for (bin, picks, shortages) in &bins {
+        for i in 0..*picks {
+            n += 1;
+            // Spread over 11-01 … 11-20, every day alike for every bin.
+            let day = 1 + i % 20;
+            let minute = (i / 20) % 600;
+            let at = format!(
+                "2026-11-{day:02}T{:02}:{:02}:00Z",
+                6 + minute / 60,
+                minute % 60
+            );
+            ship.push_str(&format!("s{n},S{n},O{n},1,SKU-{bin},WH,{bin},1,{at},UPS\n"));
+        }
+        for i in 0..*shortages {
+            n += 1;
+            let day = 1 + i % 20;
+            let at = format!("2026-11-{day:02}T18:{:02}:00Z", i / 20);
+            exc.push_str(&format!(
+                "x{n},X{n},{at},open,pick_shortage,high,WH,{bin},SKU-{bin}\n"
+            ));
+        }
+    }
+    std::fs::write(dir.join("shipments.csv"), ship).expect("write");
+    std::fs::write(dir.join("exception_events.csv"), exc).expect("write");
+    opintel_ok(
+        tmp.path(),
+        &run_args(
+            "out",
+            &[
+                dir.to_str().expect("utf8"),
+                "--kpis",
+                "count_priority",
+                "--no-report",
+            ],
+        ),
+    );
+    let (cols, rows) = read_parquet(&tmp.path().join("out/kpis/count_priority.parquet"));
+    let (l, rank, pts) = (
+        col(&cols, "location_id"),
+        col(&cols, "rank"),
+        col(&cols, "shortage_points"),
+    );
+    let find = |bin: &str| {
+        rows.iter()
+            .find(|r| text(&r[l]) == bin)
+            .unwrap_or_else(|| panic!("{bin} ranked"))
+    };
+    let (steady, once) = (find("STEADY"), find("ONCE"));
+    assert_eq!(steady[rank], V::I(1));
+    assert_eq!(once[rank], V::I(2));
+    assert!(f(&steady[pts]) > f(&once[pts]) && f(&once[pts]) > 0.0);
+    for i in 0..10 {
+        let busy = find(&format!("BUSY{i}"));
+        assert_eq!(
+            f(&busy[pts]),
+            0.0,
+            "BUSY{i}: {}",
+            text(&busy[col(&cols, "reasons")])
+        );
+        assert!(
+            text(&busy[col(&cols, "reasons")])
+                .contains("4 pick shortages in 204 picks, no more than its picks explain"),
+            "{}",
+            text(&busy[col(&cols, "reasons")])
+        );
+    }
 }
