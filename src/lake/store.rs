@@ -335,7 +335,9 @@ impl Store {
     }
 
     /// Remove staging folders no record refers to (an ingest killed before its
-    /// commit), and on an object store every local staging folder of this lake.
+    /// commit) and those of committed ingests (call after every committed ingest was
+    /// finished: their files are in place), and on an object store every local
+    /// staging folder of this lake.
     pub fn drop_stale_staging(&self, committed: &BTreeSet<u64>) -> Result<()> {
         match &self.kind {
             Kind::Local(root) => {
@@ -344,7 +346,12 @@ impl Store {
                     for e in entries.flatten() {
                         let name = e.file_name().to_string_lossy().into_owned();
                         match txn_of(&name, "") {
-                            Some(n) if committed.contains(&n) => {}
+                            // Committed and rolled forward (the caller finished
+                            // every committed ingest first): a process killed
+                            // between its done marker and this removal left it.
+                            Some(n) if committed.contains(&n) => {
+                                fs::remove_dir_all(e.path()).map_err(io_at(e.path()))?;
+                            }
                             Some(n) => {
                                 tracing::warn!(
                                     txn = n,
