@@ -348,6 +348,26 @@ pub async fn remote(url: &str, state: SessionState) -> Result<datafusion::prelud
         .map_err(|e| Error::setting("cluster", format!("{url}: {e}")))
 }
 
+/// The ids of the executors the scheduler at `url` has registered, from its REST API
+/// (`/api/executors`); `None` when it does not answer. Ballista removes an executor it
+/// has lost from this list before it reruns that executor's tasks, so a run whose
+/// executors at the end include every one of the start saw no such rerun.
+pub fn executor_ids(url: &str) -> Option<std::collections::BTreeSet<String>> {
+    let addr = scheduler_address(url).ok()?;
+    let body = ureq::get(&format!("http://{addr}/api/executors"))
+        .timeout(std::time::Duration::from_secs(10))
+        .call()
+        .ok()?
+        .into_string()
+        .ok()?;
+    let list: Vec<serde_json::Value> = serde_json::from_str(&body).ok()?;
+    Some(
+        list.iter()
+            .filter_map(|e| e.get("id")?.as_str().map(str::to_string))
+            .collect(),
+    )
+}
+
 /// `df://host:port` (or `host:port`) → `host:port`, checked.
 pub fn scheduler_address(url: &str) -> Result<String> {
     let rest = url

@@ -232,8 +232,9 @@ fn a_cluster_run_equals_a_local_run_and_survives_a_lost_executor() {
     }
 
     // An executor killed a few seconds into a run: the run either completes with the
-    // same answer (the scheduler reruns the lost tasks on the other executor) or fails
-    // naming the cluster, and publishes nothing.
+    // same answer (it ended before the scheduler noticed the loss) or fails naming the
+    // cluster and publishes nothing (a run that lost an executor is not trusted:
+    // Ballista 55's rerun once gave a wrong count here).
     let mut cluster = cluster;
     let want = kpi_tables(&dir.join("out-local-gen"));
     let url = cluster.url();
