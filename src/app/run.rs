@@ -283,11 +283,7 @@ fn stage_compute(
         req.pinned.as_ref(),
     )?;
     log.phase("queries.register_lake", t);
-    let scheduler = config
-        .cluster
-        .scheduler
-        .clone()
-        .filter(|_| engine.on_cluster());
+    let scheduler = engine.scheduler().map(str::to_string);
     // Ballista 55 can rerun a lost executor's tasks into a wrong answer (seen once in
     // CI: a count of 6 for 4 rows), so a run that lost an executor publishes nothing.
     let executors_before = scheduler

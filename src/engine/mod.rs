@@ -76,8 +76,8 @@ pub struct Engine {
     runtime: &'static tokio::runtime::Runtime,
     ctx: SessionContext,
     versions: Versions,
-    /// Queries run on a Ballista cluster.
-    cluster: bool,
+    /// The Ballista scheduler queries run on (`df://host:port`), if any.
+    cluster: Option<String>,
 }
 
 impl Engine {
@@ -102,7 +102,7 @@ impl Engine {
             runtime,
             ctx,
             versions: Versions::new(),
-            cluster: opts.cluster.is_some(),
+            cluster: opts.cluster.clone(),
         })
     }
 
@@ -128,14 +128,18 @@ impl Engine {
     ) -> Result<Engine> {
         let mut engine = Engine::new(opts)?;
         // A kept view lives in this process's memory, out of a cluster's reach.
-        let reads = if engine.cluster { ViewUse::Once } else { reads };
+        let reads = if engine.on_cluster() {
+            ViewUse::Once
+        } else {
+            reads
+        };
         engine.versions = engine.block_on(register_lake(
             &engine.ctx,
             lake,
             params,
             reads,
             pinned,
-            engine.cluster,
+            engine.on_cluster(),
         ))?;
         Ok(engine)
     }
@@ -147,7 +151,12 @@ impl Engine {
 
     /// Whether queries run on a Ballista cluster.
     pub fn on_cluster(&self) -> bool {
-        self.cluster
+        self.cluster.is_some()
+    }
+
+    /// The Ballista scheduler queries run on, if any.
+    pub fn scheduler(&self) -> Option<&str> {
+        self.cluster.as_deref()
     }
 
     pub fn ctx(&self) -> &SessionContext {
