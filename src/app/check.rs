@@ -25,7 +25,7 @@ pub fn check(config: &Config, as_of: NaiveDate, report: Option<&Path>) -> Result
     )?;
     let ctx = engine.ctx();
     let in_memory = engine.on_cluster();
-    engine.block_on(async {
+    engine.run_queries("the checks", async {
         if let Some(dir) = &report {
             register_parquet_folder(ctx, "kpi", &dir.join("kpis"), in_memory).await?;
         }

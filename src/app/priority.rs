@@ -28,16 +28,17 @@ fn open(config: &Config, as_of: NaiveDate) -> Result<(Engine, Query, Params)> {
 /// precision@k / recall@k of the ranking as of `as_of` against a CSV of wrong records.
 pub fn evaluate(config: &Config, as_of: NaiveDate, truth: &Path) -> Result<priority::Evaluation> {
     let (engine, query, params) = open(config, as_of)?;
-    engine.block_on(priority::against_truth(
-        engine.ctx(),
-        &query,
-        &params,
-        truth,
-    ))
+    engine.run_queries(
+        "the evaluation",
+        priority::against_truth(engine.ctx(), &query, &params, truth),
+    )
 }
 
 /// Rank as of `as_of`, score on the next `horizon` days.
 pub fn backtest(config: &Config, as_of: NaiveDate, horizon: u32) -> Result<priority::Evaluation> {
     let (engine, query, params) = open(config, as_of)?;
-    engine.block_on(priority::backtest(engine.ctx(), &query, &params, horizon))
+    engine.run_queries(
+        "the backtest",
+        priority::backtest(engine.ctx(), &query, &params, horizon),
+    )
 }

@@ -120,7 +120,7 @@ impl Analyst {
         let params = self.params.with_defaults(&kpi::parse_header(sql).params);
         let ctx = self.engine.ctx();
         self.engine
-            .block_on(kpi::run_sql(ctx, "sql", sql, &params))
+            .run_queries("the statement", kpi::run_sql(ctx, "sql", sql, &params))
             .map_err(|e| match e {
                 Error::Query { name, message } => Error::Query {
                     name,

@@ -64,12 +64,25 @@ pub struct Config {
 
 /// `[cluster]`: where a Ballista scheduler listens (`df://host:port`) and how many
 /// partitions (tasks per stage) each query is cut into. No scheduler: queries run here.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClusterConfig {
     pub scheduler: Option<String>,
     /// Tasks per stage (0: twice this machine's cores, at least 4).
     pub partitions: usize,
+    /// Minutes a command's queries may take on the cluster before it gives up and
+    /// publishes nothing (0: no limit). A stuck job must not hold the night forever.
+    pub timeout_minutes: f64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            scheduler: None,
+            partitions: 0,
+            timeout_minutes: 120.0,
+        }
+    }
 }
 
 /// One `[[alerts]]` rule (see `alert`).
@@ -473,6 +486,13 @@ impl Config {
         }
         if self.report.top_n == 0 {
             return Err(Error::setting("report.top_n", "must be > 0"));
+        }
+        let t = self.cluster.timeout_minutes;
+        if !t.is_finite() || t < 0.0 {
+            return Err(Error::setting(
+                "cluster.timeout_minutes",
+                format!("must be ≥ 0 (0: no limit), not {t}"),
+            ));
         }
         self.validate_alerting()
     }

@@ -368,6 +368,95 @@ pub fn executor_ids(url: &str) -> Option<std::collections::BTreeSet<String>> {
     )
 }
 
+/// How often a watched command asks the scheduler for its executors.
+const WATCH_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+async fn executor_ids_now(url: &str) -> Option<std::collections::BTreeSet<String>> {
+    let url = url.to_string();
+    tokio::task::spawn_blocking(move || executor_ids(&url))
+        .await
+        .ok()
+        .flatten()
+}
+
+/// Run `work` (a command's queries, `what` in errors) on the cluster at `url`, watched.
+///
+/// Ballista 55 does not make a lost executor safe for us: its rerun of the lost
+/// executor's tasks once gave a wrong count (6 rows for 4), and once left the job
+/// running for good. So the executors the scheduler lists (`/api/executors`) are read
+/// at the start, every [`WATCH_EVERY`] while the work runs, and at the end; when one
+/// of the start is gone the work is dropped and this fails. The work also fails when
+/// `timeout` passes. Either way the caller publishes nothing. The jobs already sent
+/// stay the scheduler's to finish or fail.
+pub async fn watched<T>(
+    url: &str,
+    timeout: Option<std::time::Duration>,
+    what: &str,
+    work: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    let failed = |message: String| Error::Cluster {
+        scheduler: url.to_string(),
+        name: what.to_string(),
+        message,
+    };
+    let lost_since = |before: &std::collections::BTreeSet<String>,
+                      now: &std::collections::BTreeSet<String>| {
+        let gone: Vec<&str> = before.difference(now).map(String::as_str).collect();
+        (!gone.is_empty()).then(|| {
+            failed(format!(
+                "executor(s) {} were lost while they ran; Ballista's rerun of their tasks is not trusted, so nothing was published: run again",
+                gone.join(", ")
+            ))
+        })
+    };
+    let before = executor_ids_now(url).await;
+    if before.is_none() {
+        tracing::warn!(
+            "the scheduler's REST API (/api/executors) did not answer: a lost executor cannot be noticed"
+        );
+    }
+    let watch = async {
+        let Some(before) = &before else {
+            return std::future::pending::<Error>().await;
+        };
+        loop {
+            tokio::time::sleep(WATCH_EVERY).await;
+            if let Some(lost) = executor_ids_now(url)
+                .await
+                .and_then(|now| lost_since(before, &now))
+            {
+                return lost;
+            }
+        }
+    };
+    let deadline = async {
+        match timeout {
+            Some(t) => {
+                tokio::time::sleep(t).await;
+                failed(format!(
+                    "not done after {} minutes (cluster.timeout_minutes); nothing was published",
+                    t.as_secs_f64() / 60.0
+                ))
+            }
+            None => std::future::pending::<Error>().await,
+        }
+    };
+    tokio::select! {
+        done = work => {
+            let done = done?;
+            if let Some(before) = &before {
+                let now = executor_ids_now(url).await.unwrap_or_default();
+                if let Some(lost) = lost_since(before, &now) {
+                    return Err(lost);
+                }
+            }
+            Ok(done)
+        }
+        lost = watch => Err(lost),
+        late = deadline => Err(late),
+    }
+}
+
 /// `df://host:port` (or `host:port`) → `host:port`, checked.
 pub fn scheduler_address(url: &str) -> Result<String> {
     let rest = url

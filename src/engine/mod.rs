@@ -43,6 +43,8 @@ pub struct EngineOptions {
     pub time_zone: chrono_tz::Tz,
     /// A Ballista scheduler (`df://host:port`): queries run on its cluster.
     pub cluster: Option<String>,
+    /// How long a command's queries may run on the cluster (None: no limit).
+    pub cluster_timeout: Option<std::time::Duration>,
 }
 
 impl Default for EngineOptions {
@@ -54,6 +56,7 @@ impl Default for EngineOptions {
             target_partitions: 0,
             time_zone: chrono_tz::Tz::UTC,
             cluster: None,
+            cluster_timeout: None,
         }
     }
 }
@@ -65,6 +68,8 @@ impl EngineOptions {
             time_zone: config.reporting_tz(),
             cluster: config.cluster.scheduler.clone(),
             target_partitions: config.cluster.partitions,
+            cluster_timeout: (config.cluster.timeout_minutes > 0.0)
+                .then(|| std::time::Duration::from_secs_f64(config.cluster.timeout_minutes * 60.0)),
             ..EngineOptions::default()
         }
     }
@@ -78,6 +83,7 @@ pub struct Engine {
     versions: Versions,
     /// The Ballista scheduler queries run on (`df://host:port`), if any.
     cluster: Option<String>,
+    cluster_timeout: Option<std::time::Duration>,
 }
 
 impl Engine {
@@ -103,6 +109,7 @@ impl Engine {
             ctx,
             versions: Versions::new(),
             cluster: opts.cluster.clone(),
+            cluster_timeout: opts.cluster_timeout,
         })
     }
 
@@ -166,6 +173,21 @@ impl Engine {
     /// Run async work (queries, lake I/O) to completion.
     pub fn block_on<F: std::future::Future>(&self, work: F) -> F::Output {
         self.runtime.block_on(work)
+    }
+
+    /// Run a command's queries (`what` names them in errors). On one machine this is
+    /// [`Engine::block_on`]; on a cluster the work is watched: it fails, and the
+    /// command publishes nothing, when an executor is lost or the configured time
+    /// runs out (see [`cluster::watched`]).
+    pub fn run_queries<T>(
+        &self,
+        what: &str,
+        work: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        match &self.cluster {
+            None => self.block_on(work),
+            Some(url) => self.block_on(cluster::watched(url, self.cluster_timeout, what, work)),
+        }
     }
 }
 

@@ -45,6 +45,9 @@ impl Cluster {
                 "scheduler".into(),
                 "--bind".into(),
                 format!("127.0.0.1:{port}"),
+                // A killed executor is noticed in seconds (heartbeats every 5 s).
+                "--executor-timeout".into(),
+                "12".into(),
             ],
             "scheduler.log",
         );
@@ -177,11 +180,16 @@ fn a_cluster_run_equals_a_local_run_and_survives_a_lost_executor() {
     let cluster = Cluster::start(dir, 2, &env);
     let tiny = fixture("tiny");
     let tiny = tiny.to_str().expect("utf8");
+    // Every cluster run here gives up after 5 minutes rather than hang the test.
+    let limit = "\n[cluster]\ntimeout_minutes = 5\n";
+    std::fs::write(dir.join("tiny.toml"), limit).expect("config");
+    let gen_config = std::fs::read_to_string(dir.join("gen/opintel.toml")).expect("config");
+    std::fs::write(dir.join("gen/opintel.toml"), gen_config + limit).expect("config");
 
     // The fixture night and the generated operation, ingested on the client into the
     // S3 lake, computed on the cluster; the same on this machine from a local lake.
     for (name, config, input) in [
-        ("tiny", None, tiny),
+        ("tiny", Some("tiny.toml"), tiny),
         ("gen", Some("gen/opintel.toml"), "gen/exports"),
     ] {
         let s3_lake = s3.url(name);
@@ -245,21 +253,18 @@ fn a_cluster_run_equals_a_local_run_and_survives_a_lost_executor() {
         "out-killed",
         &["--cluster", &url],
     );
-    let mut c = Command::new(env!("CARGO_BIN_EXE_opintel"));
-    c.args(&args)
-        .current_dir(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in &env {
-        c.env(k, v);
-    }
-    let child = c.spawn().expect("run");
+    let child = spawn_run(dir, &args, &env, "killed-run.log");
     std::thread::sleep(Duration::from_secs(3));
-    let victim = cluster.executors.remove(0);
-    let mut victim = victim;
+    let mut victim = cluster.executors.remove(0);
     let _ = victim.kill();
     let _ = victim.wait();
-    let o = child.wait_with_output().expect("run output");
+    let (status, err) = finish(
+        child,
+        dir,
+        "killed-run.log",
+        "the run that lost an executor",
+    );
+    let o = Finished { status, err };
     eprintln!("run with a lost executor: {}", o.status);
     if o.status.success() {
         assert_same_tables(
@@ -268,7 +273,7 @@ fn a_cluster_run_equals_a_local_run_and_survives_a_lost_executor() {
             &want,
         );
     } else {
-        let err = String::from_utf8_lossy(&o.stderr);
+        let err = &o.err;
         assert!(
             !dir.join("out-killed/manifest.json").exists()
                 && !dir.join("out-killed/index.html").exists(),
@@ -278,5 +283,73 @@ fn a_cluster_run_equals_a_local_run_and_survives_a_lost_executor() {
             err.to_ascii_lowercase().contains("job") || err.contains("cluster"),
             "the error says what failed: {err}"
         );
+    }
+
+    // A command whose queries outlast `[cluster] timeout_minutes` gives up: exit 1, the
+    // limit named, nothing published (a stuck job must not hold the night).
+    std::fs::write(
+        dir.join("impatient.toml"),
+        "[cluster]\ntimeout_minutes = 0.0005\n",
+    )
+    .expect("config");
+    let lake = s3.url("tiny");
+    let args = run(
+        Some("impatient.toml"),
+        &lake,
+        "out-late",
+        &["--cluster", &url, tiny],
+    );
+    let child = spawn_run(dir, &args, &env, "late-run.log");
+    let (status, err) = finish(child, dir, "late-run.log", "the run past its time limit");
+    assert_eq!(status.code(), Some(1), "exit 1 when out of time: {err}");
+    assert!(
+        err.contains("not done after") && err.contains("cluster.timeout_minutes"),
+        "the error names the limit: {err}"
+    );
+    assert!(
+        !dir.join("out-late/index.html").exists() && !dir.join("out-late/manifest.json").exists(),
+        "nothing published after the time limit: {err}"
+    );
+}
+
+struct Finished {
+    status: std::process::ExitStatus,
+    err: String,
+}
+
+/// `opintel` with `args` and `env`, started in `dir`, its stderr to `log`.
+fn spawn_run(dir: &Path, args: &[&str], env: &[(&str, String)], log: &str) -> Child {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_opintel"));
+    c.args(args)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join(log)).expect("log file"));
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.spawn().expect("run")
+}
+
+/// Wait for `child`, at most five minutes: a run that neither finishes nor fails is the
+/// failure this guards against, and must fail the test rather than hang it.
+fn finish(
+    mut child: Child,
+    dir: &Path,
+    log: &str,
+    what: &str,
+) -> (std::process::ExitStatus, String) {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            let err = std::fs::read_to_string(dir.join(log)).unwrap_or_default();
+            return (status, err);
+        }
+        if started.elapsed() > Duration::from_secs(300) {
+            let _ = child.kill();
+            let _ = child.wait();
+            let err = std::fs::read_to_string(dir.join(log)).unwrap_or_default();
+            panic!("{what} neither finished nor failed in 5 minutes:\n{err}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
