@@ -3,8 +3,10 @@
 
 For each (generator, seed, scale): generate, `opintel ingest`, then
 `opintel evaluate-priority` against the planted ground truth (as of the last day) and
-`opintel backtest-priority` (as of 14 days before the last day, horizon 14). Writes a
-markdown table of precision@50 (and @200) per method to --out.
+`opintel backtest-priority` (as of 14 days before the last day, horizon 14), each once
+with the weights fitted on the lake's history up to the as-of date (`score`) and once
+with the documented weights (`score_defaults`, `--default-weights`). Writes a markdown
+table of precision@50 (and @200) per method to --out.
 
 Generators: `opintel` (`opintel generate`), `busy` (bench/gen_busy.py: heavy-tailed
 picking, innocent noise in proportion to picks, wrong records seen through per-pick
@@ -27,6 +29,7 @@ import sys
 
 METHODS = ["score", "random", "abc_overdue", "rule_ladder", "largest_last_variance",
            "most_exceptions"]
+COLUMNS = ["score", "score_defaults"] + METHODS[1:]
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -38,6 +41,8 @@ def run(cmd, cwd=None):
 
 
 def precision(e, method, k):
+    if method == "score_defaults":
+        e, method = e["defaults"], "score"
     for s in e["scores"]:
         if s["method"] == method and s["k"] == k:
             return s["precision"]
@@ -79,29 +84,38 @@ def main():
                  "--scale", scale, "--days", str(a.days), "--end", a.end] + cycle)
             run([exe, "-q", "ingest", "--lake", lake, os.path.join(d, "exports")])
             truth = os.path.join(d, "ground_truth", "record_errors.csv")
-        run([exe, "-q", "evaluate-priority", "--lake", lake, "--as-of", a.end, "--truth", truth,
-             "--out", os.path.join(d, "truth.json")])
-        run([exe, "-q", "backtest-priority", "--lake", lake, "--as-of", bt_as_of, "--horizon",
-             str(a.horizon), "--out", os.path.join(d, "backtest.json")])
-        t = json.load(open(os.path.join(d, "truth.json")))
-        b = json.load(open(os.path.join(d, "backtest.json")))
+        evals = {}
+        for weights, flag in (("fitted", []), ("defaults", ["--default-weights"])):
+            t_out = os.path.join(d, f"truth-{weights}.json")
+            b_out = os.path.join(d, f"backtest-{weights}.json")
+            run([exe, "-q", "evaluate-priority", "--lake", lake, "--as-of", a.end, "--truth",
+                 truth, "--out", t_out] + flag)
+            run([exe, "-q", "backtest-priority", "--lake", lake, "--as-of", bt_as_of,
+                 "--horizon", str(a.horizon), "--out", b_out] + flag)
+            evals[weights] = (json.load(open(t_out)), json.load(open(b_out)))
+        t, b = evals["fitted"]
+        t["defaults"], b["defaults"] = evals["defaults"]
         rows.append((gen, seed, scale, t, b))
-        print(f"{gen} seed {seed} scale {scale}: truth P@50 {precision(t, 'score', 50):.2f}, "
-              f"backtest P@50 {precision(b, 'score', 50):.2f}", file=sys.stderr)
+        print(f"{gen} seed {seed} scale {scale}: truth P@50 {precision(t, 'score', 50):.2f} "
+              f"(defaults {precision(t, 'score_defaults', 50):.2f}), backtest P@50 "
+              f"{precision(b, 'score', 50):.2f} (defaults {precision(b, 'score_defaults', 50):.2f}); "
+              f"weights {t.get('weights', {}).get('status')}: {t.get('weights', {}).get('reason')}",
+              file=sys.stderr)
 
     out = []
     out.append(f"Generated operations ({a.days} days to {a.end}); ground truth as of {a.end}, "
                f"backtest as of {bt_as_of} with a {a.horizon}-day horizon.\n")
     for title, idx in (("Against the planted ground truth", 3), ("Time-split backtest (no labels)", 4)):
         out.append(f"**{title}**: precision@50 (precision@200)\n")
-        out.append("| generator | seed | scale | SKU-locations | positives | " + " | ".join(METHODS) + " | score ÷ best baseline @50 |")
-        out.append("|---|---|---|---:|---:|" + "---:|" * (len(METHODS) + 1))
+        out.append("| generator | seed | scale | SKU-locations | positives | weights | " + " | ".join(COLUMNS) + " | score ÷ best baseline @50 |")
+        out.append("|---|---|---|---:|---:|---|" + "---:|" * (len(COLUMNS) + 1))
         for r in rows:
             e = r[idx]
-            cells = [f"{precision(e, m, 50):.2f} ({precision(e, m, 200):.2f})" for m in METHODS]
+            cells = [f"{precision(e, m, 50):.2f} ({precision(e, m, 200):.2f})" for m in COLUMNS]
+            status = (e.get("weights") or {}).get("status", "-")
             best = max(precision(e, m, 50) for m in METHODS[1:])
             ratio = precision(e, "score", 50) / best if best > 0 else float("inf")
-            out.append(f"| {r[0]} | {r[1]} | {r[2]} | {e['candidates']:,} | {e['positives']:,} | " + " | ".join(cells) + f" | {ratio:.1f}× |")
+            out.append(f"| {r[0]} | {r[1]} | {r[2]} | {e['candidates']:,} | {e['positives']:,} | {status} | " + " | ".join(cells) + f" | {ratio:.1f}× |")
         out.append("")
     text = "\n".join(out)
     with open(a.out, "w") as f:

@@ -21,7 +21,10 @@
 --   overdue-ness against the ABC cycle (A 90, B 180, C 365 days; never counted = a full
 --   history), pick velocity in the window (weight 0 by default: busy bins make innocent
 --   noise), the supplier's receipt discrepancy rate and the value at risk. Weights are
---   `-- param:` lines below, overridden by `[params]` in opintel.toml.
+--   `-- param:` lines below, overridden by `[params]` in opintel.toml; the nightly run
+--   fits them to the site's own history (a time split, kept only when it beats these
+--   on the most recent split; `priority_fit = false` turns it off) and the manifest
+--   records the weights used.
 -- grain: warehouse_id × location_id × sku (top top_n, default 200)
 -- columns:
 --   rank: 1 = count first

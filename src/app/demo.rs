@@ -77,6 +77,7 @@ pub fn demo(req: &DemoRequest, progress: &Shared) -> Result<DemoOutcome> {
             only: Vec::new(),
             report: true,
             pinned: None,
+            weights: None,
         },
         progress,
     )?;

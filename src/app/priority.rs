@@ -9,6 +9,7 @@ use chrono::NaiveDate;
 use crate::config::Config;
 use crate::engine::{Engine, EngineOptions, Params, ViewUse};
 use crate::error::Result;
+use crate::kpi::priority_fit::{self, WeightFit};
 use crate::kpi::{self, Query, priority};
 
 /// A session over the lake bound to `as_of`, and the priority query to evaluate.
@@ -25,20 +26,62 @@ fn open(config: &Config, as_of: NaiveDate) -> Result<(Engine, Query, Params)> {
     Ok((engine, query, params))
 }
 
-/// precision@k / recall@k of the ranking as of `as_of` against a CSV of wrong records.
-pub fn evaluate(config: &Config, as_of: NaiveDate, truth: &Path) -> Result<priority::Evaluation> {
-    let (engine, query, params) = open(config, as_of)?;
-    engine.run_queries(
-        "the evaluation",
-        priority::against_truth(engine.ctx(), &query, &params, truth),
-    )
+/// The weights to rank with as of `params.as_of`: fitted on the lake's history up to
+/// then (`priority_fit`), unless `fit` is false or the config turns fitting off.
+fn weighted(
+    engine: &Engine,
+    config: &Config,
+    query: &Query,
+    params: &Params,
+    fit: bool,
+) -> Result<(Params, Option<WeightFit>)> {
+    if !(fit && config.priority_fit) {
+        return Ok((params.clone(), None));
+    }
+    let ctx = engine.ctx();
+    let fitted = engine.run_queries(
+        "the weight fit",
+        priority_fit::fit(ctx, query, params, config.priority_backtest_days),
+    )?;
+    engine.block_on(crate::engine::bind_views(ctx, params, ViewUse::Once))?;
+    Ok((
+        priority_fit::with_weights(params, &fitted.weights),
+        Some(fitted),
+    ))
 }
 
-/// Rank as of `as_of`, score on the next `horizon` days.
-pub fn backtest(config: &Config, as_of: NaiveDate, horizon: u32) -> Result<priority::Evaluation> {
+/// precision@k / recall@k of the ranking as of `as_of` against a CSV of wrong records
+/// (with fitted weights when `fit`).
+pub fn evaluate(
+    config: &Config,
+    as_of: NaiveDate,
+    truth: &Path,
+    fit: bool,
+) -> Result<priority::Evaluation> {
     let (engine, query, params) = open(config, as_of)?;
-    engine.run_queries(
+    let (params, weights) = weighted(&engine, config, &query, &params, fit)?;
+    let mut e = engine.run_queries(
+        "the evaluation",
+        priority::against_truth(engine.ctx(), &query, &params, truth),
+    )?;
+    e.weights = weights;
+    Ok(e)
+}
+
+/// Rank as of `as_of`, score on the next `horizon` days (with weights fitted on data
+/// up to `as_of` when `fit`).
+pub fn backtest(
+    config: &Config,
+    as_of: NaiveDate,
+    horizon: u32,
+    fit: bool,
+) -> Result<priority::Evaluation> {
+    let (engine, query, params) = open(config, as_of)?;
+    let (params, weights) = weighted(&engine, config, &query, &params, fit)?;
+    let mut e = engine.run_queries(
         "the backtest",
         priority::backtest(engine.ctx(), &query, &params, horizon),
-    )
+    )?;
+    e.weights = weights;
+    Ok(e)
 }

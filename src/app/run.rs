@@ -26,6 +26,7 @@ use crate::error::{Error, Result, io_at};
 use crate::ingest::{FileStatus, IngestReport};
 use crate::kpi::checks::{self, CheckResult};
 use crate::kpi::freshness::{self, FeedState, Freshness};
+use crate::kpi::priority_fit::{self, WeightFit};
 use crate::kpi::tiles::{self, TileDef};
 use crate::kpi::{self, KpiResult, Origin, Query, periods, priority};
 use crate::lake::{Lake, LakeLock};
@@ -56,6 +57,9 @@ pub struct RunRequest {
     /// Read each lake table at this Delta version (a report reproduced from its
     /// manifest) instead of its latest.
     pub pinned: Option<crate::engine::Versions>,
+    /// Rank the count priority with these weights instead of fitting them (a report
+    /// reproduced from its manifest).
+    pub weights: Option<WeightFit>,
 }
 
 /// The request that recomputes the report `manifest` describes: its as-of date,
@@ -100,6 +104,7 @@ pub fn reproduce(
     if let Ok(params) = serde_json::from_value(p["params"].clone()) {
         config.params = params;
     }
+    let weights = serde_json::from_value(m["priority_weights"].clone()).ok();
     config.validate()?;
     let out = out.unwrap_or_else(|| config.reports.join(format!("{as_of}-reproduced")));
     Ok((
@@ -114,6 +119,7 @@ pub fn reproduce(
             only: Vec::new(),
             report: true,
             pinned: Some(versions),
+            weights,
         },
     ))
 }
@@ -149,6 +155,8 @@ struct Computed {
     tiles: Vec<TileDef>,
     /// KPIs, then `tiles`, the report's tables and the backtest.
     results: Vec<KpiResult>,
+    /// The count priority's weights (None: no priority list in this run).
+    weights: Option<WeightFit>,
     freshness: Vec<Freshness>,
     checks: Vec<CheckResult>,
 }
@@ -285,68 +293,84 @@ fn stage_compute(
     log.phase("queries.register_lake", t);
     let scheduler = engine.scheduler().map(str::to_string);
     let ctx = engine.ctx();
-    let (results, freshness, checks) = engine.run_queries("this run's queries", async {
-        let s = Instant::now();
-        let mut results = kpi::run_all(ctx, &queries, &params).await;
-        log.phase("queries.kpis", s);
-        let s = Instant::now();
-        let freshness = freshness::freshness(ctx, config, &params).await?;
-        log.phase("queries.freshness", s);
-        checks::register_results(ctx, &results)?;
-        if req.report {
+    let (results, freshness, checks, weights) =
+        engine.run_queries("this run's queries", async {
             let s = Instant::now();
-            periods::register(
-                ctx,
-                &queries,
-                &tiles,
-                &results,
-                &freshness,
-                &params,
-                config.report.trend_weeks,
-            )
-            .await?;
-            if let Some(sql) = tiles::sql(&tiles) {
-                let q = Query::parse(tiles::TABLE, tiles::HEADER, Origin::BuiltIn);
-                results.push(kpi::run_one(ctx, &q, &sql, &params).await);
-                let s = Instant::now();
-                results.push(kpi::drivers::compute(ctx, &tiles, &results, &params).await);
-                log.phase("queries.drivers", s);
+            let weights = priority_weights(ctx, &queries, config, &params, req).await?;
+            if weights.is_some() {
+                log.phase("queries.priority_weights", s);
             }
-            // The report's derived tables read this run's KPI tables (`kpi.*`).
-            let present: Vec<&str> = results
-                .iter()
-                .filter(|r| r.outcome.is_ok())
-                .map(|r| r.query.name.as_str())
-                .collect();
-            let ready: Vec<Query> = report_queries
-                .iter()
-                .filter(|q| {
-                    kpi::kpi_tables_read(&q.sql)
-                        .iter()
-                        .all(|t| present.contains(&t.as_str()))
-                })
-                .cloned()
-                .collect();
-            results.extend(kpi::run_all(ctx, &ready, &params).await);
-            log.phase("queries.report_inputs", s);
-        }
-        let s = Instant::now();
-        if let Some(r) = priority_backtest(ctx, &queries, &results, config, &params).await {
-            results.push(r);
-            log.phase("queries.priority_backtest", s);
-        }
-        // The data checks read the lake and this run's tables (`kpi.<name>`).
-        let s = Instant::now();
-        let checks = if checks.is_empty() {
-            Vec::new()
-        } else {
+            let s = Instant::now();
+            let kpi_params = match &weights {
+                Some(w) => priority_fit::with_weights(&params, &w.weights),
+                None => params.clone(),
+            };
+            let mut results = kpi::run_all(ctx, &queries, &kpi_params).await;
+            log.phase("queries.kpis", s);
+            let s = Instant::now();
+            let freshness = freshness::freshness(ctx, config, &params).await?;
+            log.phase("queries.freshness", s);
             checks::register_results(ctx, &results)?;
-            let done = checks::run_checks(ctx, &checks, &params).await;
-            log.phase("queries.checks", s);
-            done
-        };
-        Ok::<_, Error>((results, freshness, checks))
-    })?;
+            if req.report {
+                let s = Instant::now();
+                periods::register(
+                    ctx,
+                    &queries,
+                    &tiles,
+                    &results,
+                    &freshness,
+                    &params,
+                    config.report.trend_weeks,
+                )
+                .await?;
+                if let Some(sql) = tiles::sql(&tiles) {
+                    let q = Query::parse(tiles::TABLE, tiles::HEADER, Origin::BuiltIn);
+                    results.push(kpi::run_one(ctx, &q, &sql, &params).await);
+                    let s = Instant::now();
+                    results.push(kpi::drivers::compute(ctx, &tiles, &results, &params).await);
+                    log.phase("queries.drivers", s);
+                }
+                // The report's derived tables read this run's KPI tables (`kpi.*`).
+                let present: Vec<&str> = results
+                    .iter()
+                    .filter(|r| r.outcome.is_ok())
+                    .map(|r| r.query.name.as_str())
+                    .collect();
+                let ready: Vec<Query> = report_queries
+                    .iter()
+                    .filter(|q| {
+                        kpi::kpi_tables_read(&q.sql)
+                            .iter()
+                            .all(|t| present.contains(&t.as_str()))
+                    })
+                    .cloned()
+                    .collect();
+                results.extend(kpi::run_all(ctx, &ready, &params).await);
+                log.phase("queries.report_inputs", s);
+            }
+            let s = Instant::now();
+            let backtest_params = match &weights {
+                Some(w) => priority_fit::with_weights(&params, &w.backtest_weights),
+                None => params.clone(),
+            };
+            if let Some(r) =
+                priority_backtest(ctx, &queries, &results, config, &backtest_params, &params).await
+            {
+                results.push(r);
+                log.phase("queries.priority_backtest", s);
+            }
+            // The data checks read the lake and this run's tables (`kpi.<name>`).
+            let s = Instant::now();
+            let checks = if checks.is_empty() {
+                Vec::new()
+            } else {
+                checks::register_results(ctx, &results)?;
+                let done = checks::run_checks(ctx, &checks, &params).await;
+                log.phase("queries.checks", s);
+                done
+            };
+            Ok::<_, Error>((results, freshness, checks, weights))
+        })?;
     log.phase("queries", t);
     if let Some(scheduler) = scheduler.as_ref() {
         // On a cluster a lost executor and a query's own error look alike from here;
@@ -399,6 +423,7 @@ fn stage_compute(
         results,
         freshness,
         checks,
+        weights,
     })
 }
 
@@ -428,6 +453,37 @@ fn only(mut queries: Vec<Query>, names: &[String]) -> Result<Vec<Query>> {
     Ok(queries)
 }
 
+/// The count priority's weights for this run, when it ranks the priority list: the
+/// request's (a reproduced report), the documented defaults (`priority_fit = false`), or
+/// fitted on the lake's history (`kpi::priority_fit`). A fit that cannot run keeps the
+/// defaults and says why; the views are bound back to the run's own as-of date.
+async fn priority_weights(
+    ctx: &datafusion::prelude::SessionContext,
+    queries: &[Query],
+    config: &Config,
+    params: &Params,
+    req: &RunRequest,
+) -> Result<Option<WeightFit>> {
+    let Some(query) = queries.iter().find(|q| q.name == priority::QUERY) else {
+        return Ok(None);
+    };
+    if let Some(w) = &req.weights {
+        return Ok(Some(w.clone()));
+    }
+    let horizon = config.priority_backtest_days;
+    let defaults = priority_fit::defaults(query, params);
+    let kept = |reason: String| WeightFit::documented(&defaults, horizon, reason);
+    if !config.priority_fit {
+        return Ok(Some(kept("priority_fit = false in the config".into())));
+    }
+    let fitted = priority_fit::fit(ctx, query, params, horizon).await;
+    crate::engine::bind_views(ctx, params, ViewUse::Once).await?;
+    Ok(Some(fitted.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "the count priority's weights could not be fitted");
+        kept(format!("the fit failed: {e}"))
+    })))
+}
+
 /// Backtest the priority list as of `priority_backtest_days` before the as-of date
 /// (when the list itself was computed), as the `count_priority_backtest` table. A
 /// failure is that table's error; the views are left bound to `params`.
@@ -437,6 +493,7 @@ async fn priority_backtest(
     results: &[KpiResult],
     config: &Config,
     params: &Params,
+    run_params: &Params,
 ) -> Option<KpiResult> {
     let horizon = config.priority_backtest_days;
     let query = queries.iter().find(|q| q.name == priority::QUERY)?;
@@ -452,7 +509,7 @@ async fn priority_backtest(
     earlier.as_of = params.as_of - chrono::Duration::days(i64::from(horizon));
     let outcome = priority::backtest(ctx, query, &earlier, horizon).await;
     // Back to the run's own as-of (and its kept view, if it has one).
-    let rebound = crate::engine::bind_views(ctx, params, ViewUse::Once).await;
+    let rebound = crate::engine::bind_views(ctx, run_params, ViewUse::Once).await;
     let (schema, outcome) = match (outcome, rebound) {
         (Ok(e), Ok(())) => match e.to_batch() {
             Ok((schema, batch)) => (schema, Ok(vec![batch])),
@@ -539,6 +596,7 @@ fn stage_outputs(
                 ingest: ingested,
                 checks: &computed.checks,
                 config,
+                weights: computed.weights.as_ref(),
             },
         )?;
     }
@@ -615,6 +673,7 @@ fn stage_manifest(
         checks: computed.checks.clone(),
         warnings: log.warnings,
         alerts: None,
+        priority_weights: computed.weights.clone(),
     };
     let path = staged.dir.join("manifest.json");
     std::fs::write(&path, serde_json::to_string_pretty(&manifest)? + "\n").map_err(io_at(&path))?;

@@ -38,6 +38,9 @@ pub struct Config {
     /// The nightly run backtests the priority list as of this many days before the
     /// as-of date (0: no backtest).
     pub priority_backtest_days: u32,
+    /// Fit the count priority's weights on the lake's history each night (see
+    /// `kpi::priority_fit`); false: the documented weights.
+    pub priority_fit: bool,
     /// Time zone in which dates (due dates, the window) are reckoned.
     pub reporting_time_zone: String,
     /// A cycle count is accurate when |counted − system| ≤ this many units.
@@ -178,6 +181,7 @@ impl Default for Config {
             window_days: 28,
             history_days: 365,
             priority_backtest_days: 14,
+            priority_fit: true,
             reporting_time_zone: "UTC".into(),
             count_tolerance: 0.0,
             sla_hours: SlaHours::default(),

@@ -14,6 +14,7 @@ pub mod freshness;
 pub mod output;
 pub mod periods;
 pub mod priority;
+pub mod priority_fit;
 pub mod tiles;
 
 use std::path::{Path, PathBuf};

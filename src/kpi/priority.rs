@@ -179,6 +179,10 @@ pub struct Evaluation {
     /// What makes these figures less than they seem (a horizon past the data).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The weights the score ranked with, when they were fitted or decided for this
+    /// evaluation (see `priority_fit`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weights: Option<crate::kpi::priority_fit::WeightFit>,
 }
 
 impl Evaluation {
@@ -278,12 +282,12 @@ fn iso_date<S: serde::Serializer>(d: &NaiveDate, s: S) -> std::result::Result<S:
     s.collect_str(d)
 }
 
-fn key(w: &str, l: &str, s: &str) -> String {
+pub(crate) fn key(w: &str, l: &str, s: &str) -> String {
     format!("{w}\u{1f}{l}\u{1f}{s}")
 }
 
 /// The keys of a result with warehouse_id, location_id and sku columns, in order.
-fn keys(schema: &SchemaRef, batches: &[RecordBatch]) -> Vec<String> {
+pub(crate) fn keys(schema: &SchemaRef, batches: &[RecordBatch]) -> Vec<String> {
     let f = Frame::new(schema, batches);
     let (w, l, s) = (f.text("warehouse_id"), f.text("location_id"), f.text("sku"));
     (0..f.rows())
@@ -431,6 +435,7 @@ pub async fn against_truth(
         positives: positives.len(),
         scores: score(&ranked, &positives),
         warnings: Vec::new(),
+        weights: None,
     })
 }
 
@@ -455,7 +460,8 @@ fn cast_all(batches: &[RecordBatch]) -> Result<Vec<RecordBatch>> {
         .collect()
 }
 
-/// The SKU-locations that data after end(D) showed to be wrong, up to end(D + H).
+/// The SKU-locations that data after end(D) showed to be wrong, up to end(D + H): a
+/// count off by more than the tolerance, or an adjustment of one of `{reasons}`.
 const REVEALED: &str = "
 SELECT warehouse_id, location_id, sku FROM cycle_counts
 WHERE counted_at > $label_start AND counted_at <= $window_end
@@ -465,7 +471,66 @@ UNION
 SELECT warehouse_id, location_id, sku FROM adjustments
 WHERE adjusted_at > $label_start AND adjusted_at <= $window_end
   AND event_date >= $partition_min AND event_date <= $partition_max
-  AND reason_code IN ('count_correction', 'shrink', 'found', 'other')";
+  AND reason_code IN ({reasons})";
+
+/// Adjustments that only a wrong record explains: the backtest's hits.
+pub const REVEALING_ADJUSTMENTS: &[&str] = &["count_correction", "shrink", "found", "other"];
+
+/// The keys (see [`key`]) revealed wrong in (end(D), end(D + H)] for D = `params.as_of`:
+/// counts off by more than the tolerance and adjustments with one of `reasons`.
+pub(crate) async fn revealed(
+    ctx: &SessionContext,
+    params: &Params,
+    horizon: u32,
+    reasons: &[&str],
+) -> Result<HashSet<String>> {
+    let list = reasons
+        .iter()
+        .map(|r| format!("'{}'", r.replace('\'', "''")))
+        .collect::<Vec<_>>()
+        .join(", ");
+    label_keys(ctx, params, horizon, &REVEALED.replace("{reasons}", &list)).await
+}
+
+/// The keys counted at all in (end(D), end(D + H)].
+pub(crate) async fn counted(
+    ctx: &SessionContext,
+    params: &Params,
+    horizon: u32,
+) -> Result<HashSet<String>> {
+    let sql = "SELECT DISTINCT warehouse_id, location_id, sku FROM cycle_counts
+               WHERE counted_at > $label_start AND counted_at <= $window_end
+                 AND event_date >= $partition_min AND event_date <= $partition_max";
+    label_keys(ctx, params, horizon, sql).await
+}
+
+/// The keys `sql` gives with the label window (end(D), end(D + H)] bound.
+async fn label_keys(
+    ctx: &SessionContext,
+    params: &Params,
+    horizon: u32,
+    sql: &str,
+) -> Result<HashSet<String>> {
+    // The label window: (end(D), end(D + H)], bound as the window of a run as of D + H.
+    let mut later = params.clone();
+    later.as_of = params.as_of + Duration::days(i64::from(horizon));
+    later.window_days = horizon;
+    let mut values = later.values();
+    if let datafusion::common::ParamValues::Map(m) = &mut values {
+        m.insert(
+            "label_start".into(),
+            datafusion::common::ScalarValue::TimestampMicrosecond(
+                Some(params.window_end_us()),
+                Some("UTC".into()),
+            )
+            .into(),
+        );
+    }
+    let df = ctx.sql(sql).await?.with_param_values(values)?;
+    let schema = Arc::clone(df.schema().inner());
+    let batches = df.collect().await?;
+    Ok(keys(&schema, &batches).into_iter().collect())
+}
 
 /// Time-split backtest: rank as of `params.as_of`, hits from the next `horizon` days.
 /// Leaves the views bound to `params`' as-of date. When the lake's counts and
@@ -484,25 +549,7 @@ pub async fn backtest(
     }
     engine::bind_views(ctx, params, engine::ViewUse::Once).await?;
     let (candidates, ranked) = rankings(ctx, query, params).await?;
-    // The label window: (end(D), end(D + H)], bound as the window of a run as of D + H.
-    let mut later = params.clone();
-    later.as_of = params.as_of + Duration::days(i64::from(horizon));
-    later.window_days = horizon;
-    let mut values = later.values();
-    if let datafusion::common::ParamValues::Map(m) = &mut values {
-        m.insert(
-            "label_start".into(),
-            datafusion::common::ScalarValue::TimestampMicrosecond(
-                Some(params.window_end_us()),
-                Some("UTC".into()),
-            )
-            .into(),
-        );
-    }
-    let df = ctx.sql(REVEALED).await?.with_param_values(values)?;
-    let schema = Arc::clone(df.schema().inner());
-    let batches = df.collect().await?;
-    let positives: HashSet<String> = keys(&schema, &batches).into_iter().collect();
+    let positives = revealed(ctx, params, horizon, REVEALING_ADJUSTMENTS).await?;
     let warnings = horizon_coverage(ctx, params, horizon).await?;
     Ok(Evaluation {
         kind: "backtest".into(),
@@ -512,12 +559,13 @@ pub async fn backtest(
         positives: positives.len(),
         scores: score(&ranked, &positives),
         warnings,
+        weights: None,
     })
 }
 
 /// A warning when the lake's newest count or adjustment falls short of end(D + H):
 /// the days after it cannot reveal anything, so the precision is understated.
-async fn horizon_coverage(
+pub(crate) async fn horizon_coverage(
     ctx: &SessionContext,
     params: &Params,
     horizon: u32,

@@ -40,6 +40,10 @@ pub struct Manifest {
     /// report is published; absent when no alert or owner is configured).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alerts: Option<serde_json::Value>,
+    /// The count priority's weights: fitted on the lake's history or the defaults, and
+    /// why (absent when the run ranked no priority list).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority_weights: Option<crate::kpi::priority_fit::WeightFit>,
 }
 
 /// The run's query parameters, as bound.

@@ -53,6 +53,8 @@ pub struct Inputs<'a> {
     pub ingest: Option<&'a IngestReport>,
     pub checks: &'a [CheckResult],
     pub config: &'a Config,
+    /// The count priority's weights, fitted or the defaults (None: no priority list).
+    pub weights: Option<&'a crate::kpi::priority_fit::WeightFit>,
 }
 
 static TEMPLATE: &str = include_str!("page.html");

@@ -1542,6 +1542,49 @@ fn backtest(cx: &Ctx) -> Vec<Block> {
             cards: false,
         },
     ]
+    .into_iter()
+    .chain(cx.inputs.weights.map(|w| para(weights_note(w), None, "")))
+    .collect()
+}
+
+/// Which weights ranked the list, in words.
+fn weights_note(w: &crate::kpi::priority_fit::WeightFit) -> String {
+    let top = |hits: &[usize]| {
+        crate::kpi::priority::KS
+            .iter()
+            .zip(hits)
+            .map(|(k, h)| format!("{h} in the top {k}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match (&w.validation, w.status.as_str()) {
+        (Some(v), "fitted") => format!(
+            "Weights: learned from this site's own history. On {} the weights learned from the weeks before found {} of the {} records corrected in the next {} days, the standard weights {}. This table ranks with weights learned before its date, so it is a fair test.",
+            v.as_of,
+            top(&v.hits_fitted),
+            format::number(v.positives as f64, 0),
+            w.horizon_days,
+            top(&v.hits_defaults)
+        ),
+        (Some(v), _) => {
+            let at_50 = |h: &[usize]| {
+                crate::kpi::priority::KS
+                    .iter()
+                    .position(|&k| k == 50)
+                    .and_then(|i| h.get(i).copied())
+                    .unwrap_or(0)
+            };
+            format!(
+                "Weights: the standard ones. Weights learned from this site's history did not clearly do better: of the {} records found off at counts in the {} days after {}, they put {} in their top 50, the standard weights {}.",
+                format::number(v.positives as f64, 0),
+                w.horizon_days,
+                v.as_of,
+                at_50(&v.hits_fitted),
+                at_50(&v.hits_defaults)
+            )
+        }
+        _ => format!("Weights: the standard ones ({}).", w.reason),
+    }
 }
 
 /// KPIs added by the user's queries folder: a chart when the header has a `-- chart:`

@@ -372,6 +372,29 @@ fn the_nightly_run_publishes_the_backtest_and_the_report_shows_it() {
     // 11-05); after that L1 was off at its 11-10 count and L2 got no count or sign
     // again, L5 neither: one positive (L1), in every top 25.
     assert!(rows.iter().all(|r| r[8] == V::I(1) && r[9] == V::I(3)));
+    // Three SKU-locations and one revealed record: too little history to fit weights,
+    // so the run ranks with the documented ones (the query header's) and says why.
+    let w = &read_manifest(&tmp.path().join("out"))["priority_weights"];
+    assert_eq!(w["status"], "defaults", "{w:#}");
+    assert!(
+        w["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("too little history")),
+        "{w:#}"
+    );
+    let sql = std::fs::read_to_string(root().join("queries/count_priority.sql")).expect("sql");
+    let header: Vec<(String, f64)> = sql
+        .lines()
+        .filter_map(|l| l.strip_prefix("-- param: w_"))
+        .filter_map(|l| {
+            let (k, v) = l.split_once('=')?;
+            Some((format!("w_{}", k.trim()), v.trim().parse().ok()?))
+        })
+        .collect();
+    assert_eq!(header.len(), 12, "{header:?}");
+    for (k, v) in &header {
+        assert_eq!(w["weights"][k].as_f64(), Some(*v), "{k}: {w:#}");
+    }
     let html = std::fs::read_to_string(tmp.path().join("out/index.html")).expect("html");
     assert!(html.contains("Does the list earn its keep?"));
     assert!(html.contains("What we count today"));
@@ -464,5 +487,153 @@ fn shortages_are_weighed_against_picks() {
             "{}",
             text(&busy[col(&cols, "reasons")])
         );
+    }
+}
+
+/// The weights learned from the site's own history (a time split). 200 SKU-locations
+/// with 10 units on record, counted on 10-05, 10-30 and 11-13: 60 costly ones (unit
+/// cost 1,000), exact on 10-05 and 1 short at both later counts (the wrong ones); 60
+/// that cost 1 and were 100 over on 10-05 only (innocent noise, right ever since); 80
+/// that cost 1 and were always exact. The defaults weigh the old big variance (8 ×
+/// ln(1 + decayed ln 101) ≈ 10–11) above the costly records' (≈ 4–8, plus 0.8 for value
+/// at risk), so they rank the noise first; the counts show the costly records are the
+/// ones found off. By hand, on the split as of 11-06 (the 200 counted on 11-13, 60 of
+/// them off): the defaults' top 25/50/100/200 hold 0/0/40/60 of the 60 (the 60 noisy
+/// ones first, then the costly ones), weights fitted on the split as of 10-23 (counted
+/// on 10-30) weigh value only and hold 25/50/60/60. So the run keeps the fitted weights,
+/// ranks the 60 costly records first and records it all in the manifest; with
+/// `priority_fit = false` it does not.
+#[test]
+fn weights_fitted_on_the_site_history_rank_what_it_corrects() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("exports");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let mut counts = String::from(
+        "event_id,count_id,warehouse_id,location_id,sku,system_qty,counted_qty,counted_at,counter_id\n",
+    );
+    let mut items =
+        String::from("sku,description,family,supplier_id,unit_cost,abc_class,updated_at\n");
+    let group = |i: usize| match i {
+        0..60 => "costly",
+        60..120 => "noise",
+        _ => "exact",
+    };
+    for i in 0..200 {
+        let bin = format!("N{i:03}");
+        let (cost, found) = match group(i) {
+            "costly" => (1000, [10, 9, 9]),
+            "noise" => (1, [110, 10, 10]),
+            _ => (1, [10, 10, 10]),
+        };
+        for (n, (day, counted)) in ["10-05", "10-30", "11-13"].iter().zip(found).enumerate() {
+            counts.push_str(&format!(
+                "c{i}-{n},C{i}-{n},WH,{bin},SKU-{bin},10,{counted},2026-{day}T12:00:00Z,u1\n"
+            ));
+        }
+        items.push_str(&format!(
+            "SKU-{bin},item,home,SUP,{cost},C,2026-10-01T00:00:00Z\n"
+        ));
+    }
+    std::fs::write(dir.join("cycle_counts.csv"), counts).expect("write");
+    std::fs::write(dir.join("items.csv"), items).expect("write");
+    let input = dir.to_str().expect("utf8");
+    opintel_ok(tmp.path(), &run_args("out", &[input]));
+
+    let m = read_manifest(&tmp.path().join("out"));
+    let w = &m["priority_weights"];
+    assert_eq!(w["status"].as_str(), Some("fitted"), "{w:#}");
+    assert_eq!(w["validation"]["positives"], 60, "{w:#}");
+    assert_eq!(w["validation"]["candidates"], 200, "{w:#}");
+    assert_eq!(
+        w["validation"]["hits_defaults"],
+        serde_json::json!([0, 0, 40, 60])
+    );
+    assert_eq!(
+        w["validation"]["hits_fitted"],
+        serde_json::json!([25, 50, 60, 60])
+    );
+    let weight = |k: &str| {
+        w["weights"][k]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{k}: {w:#}"))
+    };
+    assert!(weight("w_value") > 0.0, "{w:#}");
+    assert_eq!(
+        weight("w_variance"),
+        0.0,
+        "a variance marked innocent bins: {w:#}"
+    );
+    assert!(
+        w["weights"]
+            .as_object()
+            .expect("weights")
+            .values()
+            .all(|v| v.as_f64().is_some_and(|v| v >= 0.0)),
+        "{w:#}"
+    );
+
+    // The published list ranked with those weights: the 60 costly records first, every
+    // component the weight times its evidence.
+    let (cols, rows) = read_parquet(&tmp.path().join("out/kpis/count_priority.parquet"));
+    let (l, rank) = (col(&cols, "location_id"), col(&cols, "rank"));
+    let (value, at_risk, var) = (
+        col(&cols, "value_points"),
+        col(&cols, "value_at_risk"),
+        col(&cols, "variance_points"),
+    );
+    // Variance evidence by hand: Σ over counts off of decayed ln(1 + |variance|).
+    let evidence = |i: usize| match group(i) {
+        "costly" => {
+            2f64.ln() * (decay(age("2026-10-30T12:00:00Z")) + decay(age("2026-11-13T12:00:00Z")))
+        }
+        "noise" => 101f64.ln() * decay(age("2026-10-05T12:00:00Z")),
+        _ => 0.0,
+    };
+    for r in &rows {
+        let i: usize = text(&r[l])[1..].parse().expect("bin number");
+        let top = matches!(r[rank], V::I(k) if k <= 60);
+        assert_eq!(top, group(i) == "costly", "{r:?}");
+        let cost = if group(i) == "costly" { 1000.0 } else { 1.0 };
+        assert_eq!(f(&r[at_risk]), cost * 10.0, "{r:?}");
+        let want = weight("w_value") * (1.0 + cost * 10.0).log10();
+        assert!((f(&r[value]) - want).abs() < 1e-9, "{r:?}");
+        let recurrence = if group(i) == "costly" {
+            weight("w_recurrence")
+        } else {
+            0.0
+        };
+        let want = weight("w_variance") * (1.0 + evidence(i)).ln() + recurrence;
+        assert!((f(&r[var]) - want).abs() < 1e-9, "{want} {r:?}");
+    }
+    // The backtest (as of 11-06) ranked with the weights fitted on the earlier split:
+    // out of sample, every one of its top 50 was corrected afterwards.
+    let (bcols, brows) = read_parquet(&tmp.path().join("out/kpis/count_priority_backtest.parquet"));
+    let (method, k, hits) = (col(&bcols, "method"), col(&bcols, "k"), col(&bcols, "hits"));
+    let score_hits: Vec<&V> = brows
+        .iter()
+        .filter(|r| text(&r[method]) == "score")
+        .map(|r| &r[hits])
+        .collect();
+    assert_eq!(score_hits, [&V::I(25), &V::I(50), &V::I(60), &V::I(60)]);
+    assert!(brows.iter().any(|r| r[k] == V::I(25)));
+
+    // Fitting off: the documented weights, which rank the noisy bins first.
+    std::fs::write(tmp.path().join("nofit.toml"), "priority_fit = false\n").expect("write");
+    let mut args = vec!["--config", "nofit.toml"];
+    args.extend(run_args(
+        "out-nofit",
+        &["--kpis", "count_priority", "--no-report"],
+    ));
+    opintel_ok(tmp.path(), &args);
+    let m = read_manifest(&tmp.path().join("out-nofit"));
+    assert_eq!(m["priority_weights"]["status"], "defaults");
+    assert_eq!(m["priority_weights"]["weights"]["w_variance"], 8.0);
+    let (cols, rows) = read_parquet(&tmp.path().join("out-nofit/kpis/count_priority.parquet"));
+    let (l, rank) = (col(&cols, "location_id"), col(&cols, "rank"));
+    for r in &rows {
+        let i: usize = text(&r[l])[1..].parse().expect("bin number");
+        if matches!(r[rank], V::I(k) if k <= 60) {
+            assert_eq!(group(i), "noise", "{r:?}");
+        }
     }
 }

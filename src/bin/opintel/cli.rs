@@ -399,6 +399,10 @@ pub struct EvaluatePriorityArgs {
     /// generator's ground_truth/record_errors.csv).
     #[arg(long, value_name = "FILE")]
     pub truth: PathBuf,
+    /// Rank with the documented weights instead of weights fitted on the lake's
+    /// history up to the as-of date.
+    #[arg(long)]
+    pub default_weights: bool,
     /// Also write the scores as JSON.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
@@ -416,6 +420,10 @@ pub struct BacktestPriorityArgs {
     /// Days after the as-of date whose counts and adjustments decide a hit.
     #[arg(long, value_name = "DAYS", default_value_t = 14)]
     pub horizon: u32,
+    /// Rank with the documented weights instead of weights fitted on the lake's
+    /// history up to the as-of date.
+    #[arg(long)]
+    pub default_weights: bool,
     /// Also write the scores as JSON.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,

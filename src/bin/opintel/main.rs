@@ -141,7 +141,7 @@ fn dispatch(cli: &Cli) -> Result<u8> {
         Command::EvaluatePriority(a) => {
             let config = resolve::config(cli, &a.lake, Some(&a.queries))?;
             let as_of = resolve::as_of_or_latest(&config, &a.as_of, None);
-            let e = app::priority::evaluate(&config, as_of, &a.truth)?;
+            let e = app::priority::evaluate(&config, as_of, &a.truth, !a.default_weights)?;
             print::evaluation(&e, a.out.as_deref())?;
             Ok(exit::OK)
         }
@@ -206,7 +206,7 @@ fn dispatch(cli: &Cli) -> Result<u8> {
         }
         Command::BacktestPriority(a) => {
             let config = resolve::config(cli, &a.lake, Some(&a.queries))?;
-            let e = app::priority::backtest(&config, a.as_of, a.horizon)?;
+            let e = app::priority::backtest(&config, a.as_of, a.horizon, !a.default_weights)?;
             print::evaluation(&e, a.out.as_deref())?;
             Ok(exit::OK)
         }

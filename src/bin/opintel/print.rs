@@ -307,6 +307,15 @@ pub fn evaluation(e: &Evaluation, out: Option<&Path>) -> Result<()> {
         };
         println!("\nprecision@50: score {p:.2}, best baseline {name} {best:.2} ({ratio})");
     }
+    if let Some(w) = &e.weights {
+        let list = w
+            .weights
+            .iter()
+            .map(|(k, v)| format!("{k} {v:.2}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        println!("weights: {} ({}): {list}", w.status, w.reason);
+    }
     for w in &e.warnings {
         eprintln!("warning: {w}");
     }

@@ -65,6 +65,7 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<(Config, RunRequest)> {
         only: a.kpis.clone(),
         report: !a.no_report,
         pinned: None,
+        weights: None,
     };
     Ok((config, req))
 }
