@@ -197,6 +197,99 @@ def label(r: dict) -> str:
 
 
 # ---------------------------------------------------------------------------------------
+# The history axis (issue 17): one night's run on a lake of H days, for several H
+# ---------------------------------------------------------------------------------------
+
+
+def run_history(a) -> dict:
+    """Generate max(H) + 1 nights once; for every H build a lake of the H nights before
+    the last (one ingest per `--history-batch` nights), then time `opintel run` of the
+    last night (its ingest + every KPI + backtest + checks + report) on a copy of that
+    lake, `--history-runs` times. The same last night on every lake: only the history
+    behind it differs."""
+    days = sorted({int(x) for x in a.history.split(",") if x.strip()})
+    data = os.path.join(a.work, "history", "data")
+    logs = os.path.join(a.work, "history", "runs")
+    res = {"scale": a.history_scale, "days": days, "batch": a.history_batch, "rows": []}
+    if not (a.skip_generate and os.path.isfile(os.path.join(data, "README.md"))):
+        res["generate"] = measure([a.opintel, "-q", "generate", "--out", fresh(data),
+                                   "--days", str(max(days) + 1), "--scale",
+                                   f"{a.history_scale:g}", "--seed", str(a.seed)],
+                                  os.path.join(logs, "generate"))
+    config = os.path.join(data, "opintel.toml")
+    nights = sorted(os.path.join(data, "exports", n)
+                    for n in os.listdir(os.path.join(data, "exports")))
+    last = nights[-1]
+    warm_cache(data)
+    for h in days:
+        base = fresh(os.path.join(a.work, "history", f"lake-{h}"))
+        before = nights[-1 - h:-1]
+        t0 = time.perf_counter()
+        for i in range(0, len(before), a.history_batch):
+            measure([a.opintel, "-q", "--config", config, "ingest", "--lake", base]
+                    + before[i:i + a.history_batch],
+                    os.path.join(logs, f"build-{h}-{i}"), ok_codes=(0, 3))
+        build_s = time.perf_counter() - t0
+        runs = []
+        for k in range(a.history_runs):
+            lake = fresh(os.path.join(a.work, "history", f"run-{h}"))
+            shutil.copytree(base, lake)
+            out = fresh(os.path.join(a.work, "history", f"out-{h}"))
+            m = measure([a.opintel, "-q", "--config", config, "run", "--lake", lake,
+                         "--out", out, last], os.path.join(logs, f"run-{h}-{k}"),
+                        ok_codes=(0, 3, 7))
+            manifest = json.load(open(os.path.join(out, "manifest.json")))
+            m["phases"] = {p["name"]: p["seconds"] for p in manifest["phases"]}
+            m["kpis"] = {q["name"]: q["seconds"] for q in manifest.get("kpis", [])}
+            runs.append(m)
+        walls = sorted(r["wall_s"] for r in runs)
+        res["rows"].append({"days": h, "build_s": build_s, "runs": runs,
+                            "wall_min": walls[0], "wall_median": walls[len(walls) // 2],
+                            "wall_max": walls[-1],
+                            "rss_max": max(r["rss_mib"] for r in runs),
+                            "lake_mib": du_mib(base)})
+        print(f"history {h} days: run {walls[len(walls) // 2]:.2f} s (median of "
+              f"{len(walls)}), peak {max(r['rss_mib'] for r in runs):.0f} MiB", flush=True)
+        if not a.keep:
+            shutil.rmtree(lake, ignore_errors=True)
+    return res
+
+
+def du_mib(path: str) -> float:
+    total = 0
+    for root, _d, names in os.walk(path):
+        for n in names:
+            total += os.path.getsize(os.path.join(root, n))
+    return total / 2**20
+
+
+def render_history(h: dict) -> list[str]:
+    L = []
+    w = L.append
+    w("## History axis: one night on a lake of H days\n")
+    w(f"`generate --scale {h['scale']:g}`, the lake built one ingest per {h['batch']} "
+      "nights, then `opintel run` of the same last night (its ingest, every KPI, the "
+      "backtest, the checks and the report) on a copy of it; wall time min / median / "
+      f"max of {len(h['rows'][0]['runs']) if h['rows'] else 0} runs, peak RSS the "
+      "highest. Ratio: median against the shortest history.\n")
+    w("| history (days) | lake MiB | run wall s (min / median / max) | ratio | peak RSS MiB |"
+      " slowest phases (median run) | slowest KPIs |")
+    w("|---|---|---|---|---|---|---|")
+    first = h["rows"][0]["wall_median"] if h["rows"] else 1.0
+    for r in h["rows"]:
+        med = sorted(r["runs"], key=lambda x: x["wall_s"])[len(r["runs"]) // 2]
+        ph = sorted(((v, k) for k, v in med["phases"].items()
+                     if k.startswith("queries.") or k in ("ingest", "report")), reverse=True)[:4]
+        kp = sorted(((v, k) for k, v in med["kpis"].items()), reverse=True)[:4]
+        w(f"| {r['days']} | {r['lake_mib']:.0f} | {r['wall_min']:.2f} / {r['wall_median']:.2f}"
+          f" / {r['wall_max']:.2f} | {r['wall_median'] / first:.2f}× | {r['rss_max']:.0f} | "
+          + ", ".join(f"{k} {v:.2f}" for v, k in ph) + " | "
+          + ", ".join(f"{k} {v:.2f}" for v, k in kp) + " |")
+    w("")
+    return L
+
+
+# ---------------------------------------------------------------------------------------
 # One scale
 # ---------------------------------------------------------------------------------------
 
@@ -431,6 +524,10 @@ def render(results: dict) -> str:
         w("| start-up cost in every child | " + ", ".join(
             f"{k}: {x['wall_s']:.2f} s, {x['rss_mib']:.0f} MiB" for k, x in st.items()) + " |")
     w("")
+    if not results["scales"]:
+        if results.get("history"):
+            L += render_history(results["history"])
+        return "\n".join(L)
     w("## Data\n")
     w("| size | generate --scale | as-of | files | input rows | input MB | invalid rows "
       "(rejects) | lake rows (opintel) | lake rows of the KPI tables | generate s |")
@@ -563,6 +660,8 @@ def render(results: dict) -> str:
       if allpass else
       "**Some KPI tables differ from opintel's**: see the mismatches above.")
     w("")
+    if results.get("history"):
+        L += render_history(results["history"])
     return "\n".join(L)
 
 
@@ -594,10 +693,19 @@ def main() -> int:
     p.add_argument("--no-install", action="store_true", help="do not pip install")
     p.add_argument("--python", default=sys.executable, help="Python for the engine jobs")
     p.add_argument("--render", metavar="JSON", help="only re-render a results.json")
+    p.add_argument("--history", metavar="DAYS",
+                   help="also the history axis: one night's run on lakes of these many days "
+                        "(e.g. 35,365); --scales '' runs it alone")
+    p.add_argument("--history-scale", type=float, default=1.0,
+                   help="generate --scale of the history axis (default 1)")
+    p.add_argument("--history-runs", type=int, default=3, help="timed runs per history")
+    p.add_argument("--history-batch", type=int, default=31,
+                   help="nights per ingest while building a history lake (default 31)")
     a = p.parse_args()
 
     if a.render:
         results = json.load(open(a.render))
+        results.setdefault("finished", results["started"])
         open(a.out, "w").write(render(results))
         print(f"wrote {a.out}")
         return 0
@@ -639,6 +747,13 @@ def main() -> int:
         results["scales"].append(r)
         results["finished"] = dt.datetime.now().isoformat(timespec="seconds")
         # Write after every scale: a long run leaves a usable report if it dies later.
+        with open(os.path.join(a.work, "results.json"), "w") as fh:
+            json.dump(results, fh, indent=1)
+        with open(a.out, "w") as fh:
+            fh.write(render(results))
+    if a.history:
+        results["history"] = run_history(a)
+        results["finished"] = dt.datetime.now().isoformat(timespec="seconds")
         with open(os.path.join(a.work, "results.json"), "w") as fh:
             json.dump(results, fh, indent=1)
         with open(a.out, "w") as fh:

@@ -101,7 +101,18 @@ fn ingest_table(
     let Some(table) = files.first().map(Pending::table) else {
         return Ok(());
     };
-    let mut sink = TableSink::new(txn, table)?;
+    // A guess of the rows coming, to size the filter of identities seen: ~40 bytes a
+    // row of text, compressed files ~6 times smaller than their text.
+    let expected: u64 = files
+        .iter()
+        .map(|f| {
+            f.src
+                .size
+                .saturating_mul(if f.src.is_compressed() { 6 } else { 1 })
+                / 40
+        })
+        .sum();
+    let mut sink = TableSink::new(lake, txn, table, expected)?;
     let mut done: Vec<(usize, FileReport, i64, i64)> = Vec::new();
     for file in &files {
         progress.message(
@@ -116,7 +127,7 @@ fn ingest_table(
         let report = ingest::read_file(config, file, &mut sink, progress)?;
         done.push((file.index, report, first_seq, sink.next_seq()));
     }
-    let dups = sink.finish(lake)?;
+    let dups = sink.finish()?;
     for (index, mut report, from, to) in done {
         let d = dups.count_in(from, to);
         report.duplicates += d;

@@ -236,55 +236,25 @@ fn ingest_file(
     };
     let ts = ts_parser_for(config, src);
     let mut reasons: HashMap<String, u64> = HashMap::new();
-    loop {
-        match reader.next_batch() {
-            Ok(Some(raw)) => {
-                report.rows_read += raw.rows_read();
-                let raw = match &derive {
-                    Some(d) => match d.apply(raw, &ts) {
-                        Ok(r) => r,
-                        Err(p) if report.accepted + report.rejected == 0 => {
-                            report.status = FileStatus::Failed;
-                            report.message = p.describe();
-                            return Ok(report);
-                        }
-                        Err(p) => {
-                            report.status = FileStatus::Partial;
-                            report.message =
-                                format!("{}; the rows before it were kept", p.describe());
-                            break;
-                        }
-                    },
-                    None => raw,
-                };
-                let v = validator.validate(raw);
-                if !v.rejects.is_empty() {
-                    report.rejected += v.rejects.len() as u64;
-                    for r in &v.rejects {
-                        *reasons
-                            .entry(report::reason_pattern(&r.reason))
-                            .or_default() += 1;
-                    }
-                    sink.reject(&label, &v.rejects)?;
-                }
-                if let Some(batch) = v.batch {
-                    let w = sink.write(&label, batch)?;
-                    crate::fault::point("ingest.batch");
-                    report.accepted += w.accepted;
-                    report.newest = report.newest.max(w.newest);
-                }
-            }
-            Ok(None) => break,
-            Err(p) => {
-                report.status = FileStatus::Partial;
-                report.message = format!(
-                    "{}; the {} rows before it were kept",
-                    p.describe(),
-                    report.rows_read
-                );
-                break;
-            }
-        }
+    // Two stages on two threads, so a single big file keeps two cores busy: this
+    // thread writes what the other reads, derives and validates. The channel holds
+    // two batches, so memory stays flat whatever the file's size.
+    let extras = std::thread::scope(|s| -> Result<Vec<String>> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Stage>(2);
+        let producer = s.spawn(move || {
+            produce(&mut *reader, derive.as_ref(), &validator, &ts, &tx);
+            reader.extras()
+        });
+        let consumed = consume(rx, sink, &label, &mut report, &mut reasons);
+        // On an error the receiver is gone and the producer stops at its next send.
+        // A panic in the reader is this thread's panic, as if it had run here.
+        let extras = producer
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        consumed.map(|()| extras)
+    })?;
+    if report.status == FileStatus::Failed {
+        return Ok(report);
     }
     if report.status != FileStatus::Partial {
         report.status = if report.rows_read == 0 {
@@ -297,11 +267,114 @@ fn ingest_file(
             FileStatus::Ingested
         };
     }
-    if reader.extras() != report.extra_columns {
-        report.extra_columns = reader.extras();
+    if extras != report.extra_columns {
+        report.extra_columns = extras;
     }
     report.set_reasons(reasons);
     Ok(report)
+}
+
+/// What the reading stage hands to the writing stage.
+enum Stage {
+    /// Rows read from the file (before derivation), then what validation made of them.
+    Rows(u64, validate::Validated),
+    /// Deriving fields failed: the file stops here.
+    Derive(FileProblem),
+    /// Reading failed: the file stops here.
+    Read(FileProblem),
+}
+
+/// The reading stage: read, derive and validate batches until the file ends, a
+/// problem stops it or the writing stage hangs up.
+fn produce(
+    reader: &mut dyn RowSource,
+    derive: Option<&derive::Derive>,
+    validator: &Validator,
+    ts: &TsParser,
+    tx: &std::sync::mpsc::SyncSender<Stage>,
+) {
+    loop {
+        let stage = match reader.next_batch() {
+            Ok(None) => return,
+            Err(p) => Stage::Read(p),
+            Ok(Some(raw)) => {
+                let read = raw.rows_read();
+                let derived = match derive {
+                    Some(d) => d.apply(raw, ts),
+                    None => Ok(raw),
+                };
+                match derived {
+                    Ok(raw) => Stage::Rows(read, validator.validate(raw)),
+                    Err(p) => {
+                        // The rows were read even though none of them is kept.
+                        if tx
+                            .send(Stage::Rows(read, validate::Validated::default()))
+                            .is_err()
+                        {
+                            return;
+                        }
+                        Stage::Derive(p)
+                    }
+                }
+            }
+        };
+        let last = !matches!(stage, Stage::Rows(..));
+        if tx.send(stage).is_err() || last {
+            return;
+        }
+    }
+}
+
+/// The writing stage: hand valid rows and rejects to the sink and keep the report.
+fn consume(
+    rx: std::sync::mpsc::Receiver<Stage>,
+    sink: &mut dyn RowSink,
+    label: &str,
+    report: &mut FileReport,
+    reasons: &mut HashMap<String, u64>,
+) -> Result<()> {
+    for stage in rx {
+        match stage {
+            Stage::Rows(read, v) => {
+                report.rows_read += read;
+                if !v.rejects.is_empty() {
+                    report.rejected += v.rejects.len() as u64;
+                    for r in &v.rejects {
+                        *reasons
+                            .entry(report::reason_pattern(&r.reason))
+                            .or_default() += 1;
+                    }
+                    sink.reject(label, &v.rejects)?;
+                }
+                if let Some(batch) = v.batch {
+                    let w = sink.write(label, batch)?;
+                    crate::fault::point("ingest.batch");
+                    report.accepted += w.accepted;
+                    report.newest = report.newest.max(w.newest);
+                }
+            }
+            Stage::Derive(p) if report.accepted + report.rejected == 0 => {
+                report.status = FileStatus::Failed;
+                report.message = p.describe();
+                return Ok(());
+            }
+            Stage::Derive(p) => {
+                report.status = FileStatus::Partial;
+                report.message = format!("{}; the rows before it were kept", p.describe());
+                return Ok(());
+            }
+            Stage::Read(p) => {
+                report.status = FileStatus::Partial;
+                report.message = format!(
+                    "{}; the {} rows before it were kept",
+                    p.describe(),
+                    report.rows_read
+                );
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
 }
 
 impl FileProblem {

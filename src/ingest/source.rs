@@ -53,6 +53,13 @@ pub struct SourceFile {
     pub size: u64,
 }
 
+impl SourceFile {
+    /// Whether the file is gzip or zstd compressed.
+    pub fn is_compressed(&self) -> bool {
+        self.compression != Compression::None
+    }
+}
+
 /// Every file under `paths` (files as given, folders walked recursively, hidden
 /// entries skipped), sorted by path so that ingest order is reproducible.
 pub(crate) fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
@@ -230,9 +237,90 @@ pub(crate) fn open_text(
     };
     Ok(match src.compression {
         Compression::None => Box::new(counted),
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(counted)),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(counted)?),
+        Compression::Gzip => Box::new(Decompressing::spawn(flate2::read::MultiGzDecoder::new(
+            counted,
+        ))?),
+        Compression::Zstd => Box::new(Decompressing::spawn(zstd::stream::read::Decoder::new(
+            counted,
+        )?)?),
     })
+}
+
+/// A decompressor on its own thread, a few chunks ahead of the reader: one big
+/// gzip or zstd file is then decompressed on one core while it is parsed on another.
+/// At most [`AHEAD`] chunks of [`CHUNK`] bytes wait, so memory does not grow with the
+/// file. Dropping the reader stops the thread at its next chunk.
+struct Decompressing {
+    chunks: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    current: Vec<u8>,
+    pos: usize,
+}
+
+const CHUNK: usize = 1 << 20;
+const AHEAD: usize = 4;
+
+impl Decompressing {
+    fn spawn(mut inner: impl Read + Send + 'static) -> io::Result<Decompressing> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(AHEAD);
+        std::thread::Builder::new()
+            .name("decompress".into())
+            .spawn(move || {
+                loop {
+                    let mut chunk = vec![0u8; CHUNK];
+                    let mut filled = 0;
+                    // Fill the chunk: decoders return a little at a time.
+                    let result = loop {
+                        match inner.read(&mut chunk[filled..]) {
+                            Ok(0) => break Ok(()),
+                            Ok(n) => {
+                                filled += n;
+                                if filled == CHUNK {
+                                    break Ok(());
+                                }
+                            }
+                            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                            Err(e) => break Err(e),
+                        }
+                    };
+                    chunk.truncate(filled);
+                    let done = filled < CHUNK || result.is_err();
+                    let sent = match result {
+                        // The bytes before an error are delivered first.
+                        Err(e) if filled > 0 => tx.send(Ok(chunk)).and_then(|()| tx.send(Err(e))),
+                        Err(e) => tx.send(Err(e)),
+                        Ok(()) if filled > 0 => tx.send(Ok(chunk)),
+                        Ok(()) => Ok(()),
+                    };
+                    if done || sent.is_err() {
+                        return;
+                    }
+                }
+            })?;
+        Ok(Decompressing {
+            chunks: rx,
+            current: Vec::new(),
+            pos: 0,
+        })
+    }
+}
+
+impl Read for Decompressing {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.current.len() {
+            match self.chunks.recv() {
+                Ok(chunk) => {
+                    self.current = chunk?;
+                    self.pos = 0;
+                }
+                // The thread has ended: the stream is over.
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len() - self.pos);
+        buf[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
 }
 
 /// xxh3-128 of the file's bytes, as hex: how a re-sent file is recognised.

@@ -35,6 +35,7 @@ pub(crate) struct Validator {
 }
 
 /// The outcome of validating one batch.
+#[derive(Default)]
 pub(crate) struct Validated {
     /// Accepted rows, typed by the canonical schema; `None` when none were accepted.
     pub batch: Option<RecordBatch>,

@@ -1,19 +1,33 @@
 //! Where validated rows of one table go during a transaction: system columns are
 //! added, rows are written to date partitions and their identities collected; at the
-//! end duplicates (against the lake and within the run) are found by an external merge
-//! and removed. Refused rows go to the table's rejects file.
+//! end duplicates (against the lake and within the run) are found by an external merge.
+//! Refused rows go to the table's rejects file.
+//!
+//! Duplicates are never written: a filter of every identity seen (the lake's and this
+//! run's, [`IdSpill::maybe_seen`]) tells a row that is certainly the first of its
+//! identity, which goes straight to its partition, from one that may repeat an
+//! earlier one. Those (the real repeats and the filter's rare false positives) wait in
+//! a scratch file until the merge has decided, and only the first of each identity is
+//! written then. (Writing everything and rewriting the files that held a duplicate
+//! encoded most rows twice: a generated export has a duplicate in nearly every date.)
 
+use std::fs::File;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
     Array, ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray, TimestampMicrosecondArray,
 };
+use datafusion::arrow::buffer::BooleanBuffer;
+use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::{Duplicates, IdSpill, Lake, PartitionedWriter, RejectWriter, Txn};
 use crate::contract::{TableKind, TableSpec};
-use crate::error::Result;
+use crate::error::{Error, Result, io_at};
 use crate::ingest::{Reject, RowSink, Written};
 
 /// One table's share of a transaction.
@@ -24,6 +38,14 @@ pub struct TableSink<'t> {
     rows: PartitionedWriter,
     rejects: RejectWriter,
     next_seq: i64,
+    /// Rows that may repeat an earlier identity, until the merge decides.
+    held: Option<Held>,
+}
+
+/// The scratch file of held-back rows (uncompressed Parquet: it is read once, soon).
+struct Held {
+    path: PathBuf,
+    writer: ArrowWriter<File>,
 }
 
 impl RowSink for TableSink<'_> {
@@ -37,16 +59,24 @@ impl RowSink for TableSink<'_> {
 }
 
 impl<'t> TableSink<'t> {
-    pub fn new(txn: &'t Txn, table: &'static TableSpec) -> Result<TableSink<'t>> {
+    /// `expected_rows` is a guess of the rows this run brings (it sizes the filter of
+    /// identities seen; a wrong guess costs speed, never correctness).
+    pub fn new(
+        lake: &Lake,
+        txn: &'t Txn,
+        table: &'static TableSpec,
+        expected_rows: u64,
+    ) -> Result<TableSink<'t>> {
         // Sequence numbers grow with transactions, then with rows within one.
         let base = (txn.id() as i64) << 40;
         Ok(TableSink {
             table,
             txn,
-            ids: IdSpill::new(txn, table.name, base)?,
+            ids: IdSpill::new(lake, txn, table.name, base, expected_rows)?,
             rows: PartitionedWriter::new(table),
             rejects: RejectWriter::new(table.name),
             next_seq: base,
+            held: None,
         })
     }
 
@@ -65,8 +95,10 @@ impl<'t> TableSink<'t> {
                 newest: None,
             });
         }
+        let mut maybe = Vec::with_capacity(n);
         for (i, id) in row_identities(self.table, &batch).into_iter().enumerate() {
             self.ids.push(id, self.next_seq + i as i64)?;
+            maybe.push(self.ids.maybe_seen(id));
         }
         let seq = Int64Array::from_iter_values(self.next_seq..self.next_seq + n as i64);
         self.next_seq += n as i64;
@@ -83,22 +115,86 @@ impl<'t> TableSink<'t> {
                     .downcast_ref::<TimestampMicrosecondArray>()
             })
             .and_then(|a| a.values().iter().copied().max());
-        self.rows.write(self.txn, &full)?;
+        if maybe.iter().any(|&m| m) {
+            let held = filter_record_batch(&full, &BooleanArray::from(maybe.clone()))?;
+            self.hold(&held)?;
+            let first: Vec<bool> = maybe.iter().map(|&m| !m).collect();
+            self.rows.write(
+                self.txn,
+                &filter_record_batch(&full, &BooleanArray::from(first))?,
+            )?;
+        } else {
+            self.rows.write(self.txn, &full)?;
+        }
         Ok(Written {
             accepted: n as u64,
             newest,
         })
     }
 
-    /// Find duplicates (against the lake and within this run), remove them from the
-    /// staged files, close everything and stage the new identities.
-    pub fn finish(self, lake: &Lake) -> Result<Duplicates> {
+    /// Keep rows back in the scratch file until the merge decides.
+    fn hold(&mut self, batch: &RecordBatch) -> Result<()> {
+        if self.held.is_none() {
+            let path = self
+                .txn
+                .scratch_dir()
+                .join("held")
+                .join(format!("{}.parquet", self.table.name));
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(io_at(dir))?;
+            }
+            let file = File::create(&path).map_err(io_at(&path))?;
+            let props = datafusion::parquet::file::properties::WriterProperties::builder()
+                .set_compression(datafusion::parquet::basic::Compression::UNCOMPRESSED)
+                .set_dictionary_enabled(false)
+                .build();
+            let writer = ArrowWriter::try_new(file, self.table.lake_schema(), Some(props))?;
+            self.held = Some(Held { path, writer });
+        }
+        if let Some(h) = self.held.as_mut() {
+            h.writer.write(batch)?;
+        }
+        Ok(())
+    }
+
+    /// Find duplicates (against the lake and within this run), write the held rows
+    /// that are the first of their identity, close everything and stage the new
+    /// identities.
+    pub fn finish(mut self) -> Result<Duplicates> {
         crate::fault::point("ingest.dedup");
-        let dups = self.ids.resolve(lake, self.txn)?;
-        self.rows.finish(self.txn, &dups)?;
+        let dups = self.ids.resolve(self.txn)?;
+        if let Some(Held { path, writer }) = self.held.take() {
+            writer.close()?;
+            let file = File::open(&path).map_err(io_at(&path))?;
+            let reader = ParquetRecordBatchReaderBuilder::try_new(file)?
+                .with_batch_size(64 * 1024)
+                .build()?;
+            for batch in reader {
+                let batch = batch?;
+                let seqs = seq_column(&batch)?.values();
+                let keep = BooleanArray::new(
+                    BooleanBuffer::collect_bool(seqs.len(), |i| !dups.contains(seqs[i])),
+                    None,
+                );
+                let kept = filter_record_batch(&batch, &keep)?;
+                self.rows.write(self.txn, &kept)?;
+            }
+            std::fs::remove_file(&path).map_err(io_at(&path))?;
+        }
+        self.rows.finish(self.txn)?;
         self.rejects.finish()?;
         Ok(dups)
     }
+}
+
+fn seq_column(batch: &RecordBatch) -> Result<&Int64Array> {
+    batch
+        .column_by_name(crate::contract::INGEST_SEQ)
+        .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
+        .ok_or_else(|| Error::Lake {
+            path: crate::contract::INGEST_SEQ.into(),
+            message: "a lake batch without its sequence column".into(),
+        })
 }
 
 /// The identity of each row: its `event_id` for events, its key columns for snapshots,

@@ -17,20 +17,19 @@ use std::fs::File;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use datafusion::arrow::array::BooleanArray;
 use datafusion::arrow::array::{
     ArrayRef, Int64Array, StringArray, TimestampMicrosecondArray, UInt32Array,
 };
-use datafusion::arrow::compute::{filter_record_batch, take_record_batch};
+use datafusion::arrow::compute::take_record_batch;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
-use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
+use datafusion::parquet::schema::types::ColumnPath;
 
-use super::{Duplicates, Txn};
-use crate::contract::{INGEST_SEQ, PARTITION_COLUMN, TableSpec};
+use super::Txn;
+use crate::contract::{PARTITION_COLUMN, TableSpec};
 use crate::error::{Error, Result, io_at};
 use crate::ingest::Reject;
 
@@ -43,14 +42,29 @@ const MICROS_PER_DAY: i64 = 86_400_000_000;
 
 /// Writer settings of every lake file.
 pub fn writer_properties() -> WriterProperties {
-    WriterProperties::builder()
+    let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
         .set_dictionary_enabled(true)
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(MAX_ROW_GROUP_ROWS))
-        .set_created_by(format!("opintel {}", env!("CARGO_PKG_VERSION")))
-        .build()
+        .set_created_by(format!("opintel {}", env!("CARGO_PKG_VERSION")));
+    // Nearly every value of these is new: a dictionary only costs hashing and
+    // comparing each one (an eighth of a big ingest's writing) before Parquet gives up
+    // on it when the dictionary page is full.
+    for column in UNIQUE_COLUMNS {
+        b = b.set_column_dictionary_enabled(ColumnPath::from(*column), false);
+    }
+    b.build()
 }
+
+/// Columns whose values hardly repeat (ids of events and documents).
+const UNIQUE_COLUMNS: &[&str] = &[
+    "event_id",
+    "shipment_id",
+    "count_id",
+    "return_id",
+    "order_id",
+];
 
 struct Open {
     /// Created when the partition's first row group is written.
@@ -60,9 +74,6 @@ struct Open {
     pending: Vec<RecordBatch>,
     pending_rows: usize,
     pending_bytes: usize,
-    /// Range of `_ingest_seq` values in the file.
-    min_seq: i64,
-    max_seq: i64,
 }
 
 /// Writes a table's accepted rows of one transaction into date partitions.
@@ -151,14 +162,8 @@ impl PartitionedWriter {
                 pending: Vec::new(),
                 pending_rows: 0,
                 pending_bytes: 0,
-                min_seq: i64::MAX,
-                max_seq: i64::MIN,
             }
         });
-        for &s in seq_column(&batch)?.values().iter() {
-            open.min_seq = open.min_seq.min(s);
-            open.max_seq = open.max_seq.max(s);
-        }
         open.pending_rows += batch.num_rows();
         open.pending_bytes += batch.get_array_memory_size();
         open.pending.push(batch);
@@ -193,28 +198,44 @@ impl PartitionedWriter {
         self.buffered = now;
     }
 
-    /// Close every partition file, then remove the rows found to be duplicates
-    /// (only files whose sequence range holds one are rewritten).
-    pub fn finish(mut self, txn: &Txn, dups: &Duplicates) -> Result<()> {
-        let open = std::mem::take(&mut self.open);
-        let mut left: usize = open.values().map(|o| o.pending_bytes).sum();
-        for (_, mut o) in open {
-            let (rows, bytes) = (o.pending_rows, o.pending_bytes);
-            if rows > 0 {
-                o.write_row_group(txn, &self.schema, rows)?;
-            }
-            left = left.saturating_sub(bytes);
-            self.account(left);
-            if let Some(w) = o.writer.take() {
-                w.close()?;
-            }
-            crate::fault::point("lake.writer.closed");
-            if dups.count_in(o.min_seq, o.max_seq.saturating_add(1)) > 0 {
-                drop_rows(txn, &o.rel, &self.schema, dups)?;
-            }
-        }
+    /// Close every partition file. Partitions are closed by one thread per core (each
+    /// encodes one row group at a time): at the end of a big single-table ingest, with
+    /// most dates' rows still waiting, this is much of the work. No row written here is
+    /// a duplicate: the sink holds back every row that may be one (see [`super::TableSink`]).
+    pub fn finish(mut self, txn: &Txn) -> Result<()> {
+        let open: Vec<Open> = std::mem::take(&mut self.open).into_values().collect();
+        let workers = std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .min(open.len())
+            .max(1);
+        let queue = std::sync::Mutex::new(open.into_iter());
+        let schema = &self.schema;
+        let result = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    s.spawn(|| -> Result<()> {
+                        loop {
+                            let next = queue.lock().ok().and_then(|mut q| q.next());
+                            let Some(mut o) = next else { return Ok(()) };
+                            if o.pending_rows > 0 {
+                                let rows = o.pending_rows;
+                                o.write_row_group(txn, schema, rows)?;
+                            }
+                            if let Some(w) = o.writer.take() {
+                                w.close()?;
+                            }
+                            crate::fault::point("lake.writer.closed");
+                        }
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect::<Result<Vec<()>>>()
+        });
         self.account(0);
-        Ok(())
+        result.map(|_| ())
     }
 }
 
@@ -265,61 +286,6 @@ impl Drop for PartitionedWriter {
     fn drop(&mut self) {
         self.account(0);
     }
-}
-
-fn seq_column(batch: &RecordBatch) -> Result<&Int64Array> {
-    batch
-        .column_by_name(INGEST_SEQ)
-        .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
-        .ok_or_else(|| Error::Lake {
-            path: INGEST_SEQ.into(),
-            message: "a lake batch without its sequence column".into(),
-        })
-}
-
-/// Rewrite a staged file without the duplicate rows (or drop it when none remain).
-fn drop_rows(txn: &Txn, rel: &str, schema: &SchemaRef, dups: &Duplicates) -> Result<()> {
-    let path = txn.stage_path(rel);
-    let tmp = path.with_extension("parquet.tmp");
-    let reader =
-        ParquetRecordBatchReaderBuilder::try_new(File::open(&path).map_err(io_at(&path))?)?
-            .with_batch_size(64 * 1024)
-            .build()?;
-    let mut writer: Option<ArrowWriter<File>> = None;
-    for batch in reader {
-        let batch = batch?;
-        let keep: BooleanArray = seq_column(&batch)?
-            .values()
-            .iter()
-            .map(|&s| Some(!dups.contains(s)))
-            .collect();
-        let kept = filter_record_batch(&batch, &keep)?;
-        if kept.num_rows() == 0 {
-            continue;
-        }
-        if writer.is_none() {
-            let f = File::create(&tmp).map_err(io_at(&tmp))?;
-            writer = Some(ArrowWriter::try_new(
-                f,
-                Arc::clone(schema),
-                Some(writer_properties()),
-            )?);
-        }
-        if let Some(w) = writer.as_mut() {
-            w.write(&kept)?;
-        }
-    }
-    match writer {
-        Some(w) => {
-            w.close()?;
-            std::fs::rename(&tmp, &path).map_err(io_at(&path))?;
-        }
-        None => {
-            std::fs::remove_file(&path).map_err(io_at(&path))?;
-            txn.unstage(rel);
-        }
-    }
-    Ok(())
 }
 
 fn day_of(micros: i64) -> i32 {
