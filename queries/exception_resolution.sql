@@ -63,12 +63,13 @@ judged AS (
 ),
 -- The hours, sorted, per group: the median and the nearest-rank p90 are read from it by
 -- position (one accumulator for both).
+-- (Collected unordered and sorted once per group: faster than array_agg(… ORDER BY …).)
 per_group AS (
     SELECT exception_type,
            severity,
            count(*) AS resolved,
            sum(within_sla) AS within_sla,
-           array_agg(hours ORDER BY hours) AS sorted_hours
+           array_sort(array_agg(hours), 'ASC', 'NULLS LAST') AS sorted_hours
     FROM judged
     GROUP BY exception_type, severity
 )

@@ -99,12 +99,14 @@ judged AS (
 ),
 -- Per warehouse and for the network: the complete orders' hours, sorted, so the median
 -- and the nearest-rank p90 are read by position.
+-- (Collected unordered and sorted once per group: array_agg(… ORDER BY …) merges sorted
+-- partial arrays and took 6 of this query's 8 s at the benchmark's 4× size.)
 per_group AS (
     SELECT coalesce(warehouse_id, 'ALL') AS warehouse_id,
            count(*) AS orders,
            sum(complete) AS complete_orders,
            sum(split) AS split_orders,
-           array_agg(hours ORDER BY hours) FILTER (WHERE hours IS NOT NULL) AS sorted_hours
+           array_sort(array_agg(hours) FILTER (WHERE hours IS NOT NULL), 'ASC', 'NULLS LAST') AS sorted_hours
     FROM judged
     GROUP BY GROUPING SETS ((warehouse_id), ())
 )
