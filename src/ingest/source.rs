@@ -266,30 +266,19 @@ impl Decompressing {
             .name("decompress".into())
             .spawn(move || {
                 loop {
-                    let mut chunk = vec![0u8; CHUNK];
-                    let mut filled = 0;
-                    // Fill the chunk: decoders return a little at a time.
-                    let result = loop {
-                        match inner.read(&mut chunk[filled..]) {
-                            Ok(0) => break Ok(()),
-                            Ok(n) => {
-                                filled += n;
-                                if filled == CHUNK {
-                                    break Ok(());
-                                }
-                            }
-                            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                            Err(e) => break Err(e),
-                        }
-                    };
-                    chunk.truncate(filled);
-                    let done = filled < CHUNK || result.is_err();
+                    // `read_to_end` fills the chunk across the decoder's short reads and
+                    // keeps the bytes read before an error.
+                    let mut chunk = Vec::with_capacity(CHUNK);
+                    let result = (&mut inner).take(CHUNK as u64).read_to_end(&mut chunk);
+                    let done = chunk.len() < CHUNK || result.is_err();
                     let sent = match result {
                         // The bytes before an error are delivered first.
-                        Err(e) if filled > 0 => tx.send(Ok(chunk)).and_then(|()| tx.send(Err(e))),
+                        Err(e) if !chunk.is_empty() => {
+                            tx.send(Ok(chunk)).and_then(|()| tx.send(Err(e)))
+                        }
                         Err(e) => tx.send(Err(e)),
-                        Ok(()) if filled > 0 => tx.send(Ok(chunk)),
-                        Ok(()) => Ok(()),
+                        Ok(_) if !chunk.is_empty() => tx.send(Ok(chunk)),
+                        Ok(_) => Ok(()),
                     };
                     if done || sent.is_err() {
                         return;

@@ -116,13 +116,11 @@ impl<'t> TableSink<'t> {
             })
             .and_then(|a| a.values().iter().copied().max());
         if maybe.iter().any(|&m| m) {
-            let held = filter_record_batch(&full, &BooleanArray::from(maybe.clone()))?;
-            self.hold(&held)?;
-            let first: Vec<bool> = maybe.iter().map(|&m| !m).collect();
-            self.rows.write(
-                self.txn,
-                &filter_record_batch(&full, &BooleanArray::from(first))?,
-            )?;
+            let maybe = BooleanArray::from(maybe);
+            self.hold(&filter_record_batch(&full, &maybe)?)?;
+            let first = datafusion::arrow::compute::not(&maybe)?;
+            self.rows
+                .write(self.txn, &filter_record_batch(&full, &first)?)?;
         } else {
             self.rows.write(self.txn, &full)?;
         }
