@@ -48,33 +48,15 @@ stock AS (
     WHERE s.event_date <= $partition_max
     GROUP BY s.snapshot_at, s.warehouse_id, s.sku
 ),
--- Open lines of the warehouses that have a snapshot, and what shipped against them.
-lines AS (
-    SELECT order_id,
-           line_id,
-           warehouse_id,
-           sku,
-           qty_ordered - CASE WHEN cancel_reason = 'customer' THEN coalesce(cancelled_qty, 0) ELSE 0 END AS demand
-    FROM order_lines_current
-    WHERE ordered_at <= $window_end
-      AND warehouse_id IN (SELECT warehouse_id FROM latest)
-),
+-- Lines of the warehouses that have a snapshot, ordered by end(D), with demand > 0, and
+-- what shipped against them by then (the per-line view).
 per_line AS (
-    SELECT l.warehouse_id,
-           l.sku,
-           l.demand,
-           coalesce(sum(s.qty_shipped), 0) AS shipped
-    FROM lines l
-    LEFT JOIN (
-        SELECT order_id, line_id, qty_shipped
-        FROM shipments
-        WHERE shipped_at <= $window_end
-          AND event_date <= $partition_max
-    ) s
-      ON s.order_id = l.order_id
-     AND s.line_id = l.line_id
-    WHERE l.demand > 0
-    GROUP BY l.order_id, l.line_id, l.warehouse_id, l.sku, l.demand
+    SELECT warehouse_id, sku, demand, units_shipped AS shipped
+    FROM order_line_fulfilment
+    WHERE known_line
+      AND ordered_at <= $window_end
+      AND warehouse_id IN (SELECT warehouse_id FROM latest)
+      AND demand > 0
 ),
 open_demand AS (
     SELECT warehouse_id, sku, sum(demand - shipped) AS open_demand

@@ -40,42 +40,25 @@
 --   target: 48
 --   warn: 72
 --   feed: shipments
-WITH lines AS (
+-- One row per line ordered in the window with demand > 0, from the per-line view: units
+-- shipped by end(D), its last shipment, and its smallest and largest shipment_id (more
+-- than one shipment over an order exactly when the smallest and largest over its lines
+-- differ).
+WITH per_line AS (
     SELECT order_id,
-           line_id,
            channel,
            warehouse_id,
            ordered_at,
-           qty_ordered - CASE WHEN cancel_reason = 'customer' THEN coalesce(cancelled_qty, 0) ELSE 0 END AS demand
-    FROM order_lines_current
-    WHERE ordered_at >= $window_start
+           demand,
+           units_shipped AS shipped,
+           last_shipped_at,
+           first_shipment_id,
+           last_shipment_id
+    FROM order_line_fulfilment
+    WHERE known_line
+      AND ordered_at >= $window_start
       AND ordered_at <= $window_end
-),
-shipped AS (
-    SELECT order_id, line_id, shipment_id, qty_shipped, shipped_at
-    FROM shipments
-    WHERE shipped_at <= $window_end
-      AND event_date <= $partition_max
-),
--- One row per line with demand > 0: units shipped by end(D), its last shipment, and
--- its smallest and largest shipment_id (more than one shipment over an order exactly
--- when the smallest and largest over its lines differ).
-per_line AS (
-    SELECT l.order_id,
-           l.channel,
-           l.warehouse_id,
-           l.ordered_at,
-           l.demand,
-           coalesce(sum(s.qty_shipped), 0) AS shipped,
-           max(s.shipped_at) AS last_shipped_at,
-           min(s.shipment_id) AS first_shipment_id,
-           max(s.shipment_id) AS last_shipment_id
-    FROM lines l
-    LEFT JOIN shipped s
-      ON s.order_id = l.order_id
-     AND s.line_id = l.line_id
-    WHERE l.demand > 0
-    GROUP BY l.order_id, l.line_id, l.channel, l.warehouse_id, l.ordered_at, l.demand
+      AND demand > 0
 ),
 per_order AS (
     SELECT warehouse_id,

@@ -23,49 +23,28 @@
 --   order_to_ship_hours_p90: 90th percentile (nearest-rank) of the same hours
 --   stockout_cancel_rate: share of lines with cancel_reason stockout and cancelled_qty > 0 (0–1)
 -- feeds: order_lines, shipments
--- The lines ordered in the window (ordered_at from the start of the window's first day
--- to end(D), both in the reporting time zone: the same as local_date(ordered_at) in the
--- window), their demand and whether they were cancelled for a stockout.
-WITH lines AS (
+-- One row per line ordered in the window (ordered_at from the start of the window's
+-- first day to end(D), both in the reporting time zone: the same as
+-- local_date(ordered_at) in the window) with demand > 0, from the per-line view: whether
+-- it was cancelled for a stockout, units shipped by end(D), its last shipment, and its
+-- smallest and largest shipment_id (an order went out in more than one shipment exactly
+-- when the smallest and largest over its lines differ: cheaper than count(DISTINCT)).
+WITH per_line AS (
     SELECT order_id,
-           line_id,
            channel,
            warehouse_id,
            ordered_at,
-           qty_ordered - CASE WHEN cancel_reason = 'customer' THEN coalesce(cancelled_qty, 0) ELSE 0 END AS demand,
-           CASE WHEN cancel_reason = 'stockout' AND cancelled_qty > 0 THEN 1 ELSE 0 END AS stockout_cancelled
-    FROM order_lines_current
-    WHERE ordered_at >= $window_start
+           demand,
+           CASE WHEN cancel_reason = 'stockout' AND cancelled_qty > 0 THEN 1 ELSE 0 END AS stockout_cancelled,
+           units_shipped AS shipped,
+           last_shipped_at,
+           first_shipment_id,
+           last_shipment_id
+    FROM order_line_fulfilment
+    WHERE known_line
+      AND ordered_at >= $window_start
       AND ordered_at <= $window_end
-),
-shipped AS (
-    SELECT order_id, line_id, shipment_id, qty_shipped, shipped_at
-    FROM shipments
-    WHERE shipped_at <= $window_end
-      AND event_date <= $partition_max
-),
--- One row per line with demand > 0: units shipped by end(D), its last shipment, and its
--- smallest and largest shipment_id (an order went out in more than one shipment exactly
--- when the smallest and largest over its lines differ: cheaper than count(DISTINCT)).
--- The line's own columns are the same on all its shipment rows: grouping by them
--- carries them through.
-per_line AS (
-    SELECT l.order_id,
-           l.channel,
-           l.warehouse_id,
-           l.ordered_at,
-           l.demand,
-           l.stockout_cancelled,
-           coalesce(sum(s.qty_shipped), 0) AS shipped,
-           max(s.shipped_at) AS last_shipped_at,
-           min(s.shipment_id) AS first_shipment_id,
-           max(s.shipment_id) AS last_shipment_id
-    FROM lines l
-    LEFT JOIN shipped s
-      ON s.order_id = l.order_id
-     AND s.line_id = l.line_id
-    WHERE l.demand > 0
-    GROUP BY l.order_id, l.line_id, l.channel, l.warehouse_id, l.ordered_at, l.demand, l.stockout_cancelled
+      AND demand > 0
 ),
 per_order AS (
     SELECT order_id,

@@ -20,6 +20,12 @@
 --   units_shipped: units shipped up to the end of the as-of date (0 when none)
 --   units_shipped_by_promise: of which shipped by promised_ship_at
 --   last_shipped_at: the line's last shipment up to the end of the as-of date (empty when none)
+--   sku: item ordered
+--   ordered_at: when the order was placed
+--   first_shipment_id: the smallest shipment_id shipped against the line by then (empty when none)
+--   last_shipment_id: the largest shipment_id shipped against the line by then (empty when none)
+--   cancelled_qty: units cancelled
+--   cancel_reason: why units were cancelled
 -- The line's own columns are the same on all its shipment rows: grouping by them
 -- carries them through (measured faster here than max() over them).
 SELECT coalesce(l.order_id, s.order_id) AS order_id,
@@ -32,9 +38,15 @@ SELECT coalesce(l.order_id, s.order_id) AS order_id,
        l.demand,
        coalesce(sum(s.qty_shipped), 0) AS units_shipped,
        coalesce(sum(CASE WHEN s.shipped_at <= l.promised_ship_at THEN s.qty_shipped ELSE 0 END), 0) AS units_shipped_by_promise,
-       max(s.shipped_at) AS last_shipped_at
+       max(s.shipped_at) AS last_shipped_at,
+       l.sku,
+       l.ordered_at,
+       min(s.shipment_id) AS first_shipment_id,
+       max(s.shipment_id) AS last_shipment_id,
+       l.cancelled_qty,
+       l.cancel_reason
 FROM (
-    SELECT order_id, line_id, channel, warehouse_id, promised_ship_at, qty_ordered,
+    SELECT order_id, line_id, sku, ordered_at, cancelled_qty, cancel_reason, channel, warehouse_id, promised_ship_at, qty_ordered,
            qty_ordered - CASE WHEN cancel_reason = 'customer' THEN coalesce(cancelled_qty, 0) ELSE 0 END AS demand
     FROM order_lines_current
 ) l
@@ -47,7 +59,7 @@ FROM (
 -- A full join: the shipments are filtered before it, not in its ON clause (there,
 -- a shipment after end(D) would still come out unmatched).
 FULL JOIN (
-    SELECT order_id, line_id, qty_shipped, shipped_at
+    SELECT order_id, line_id, shipment_id, qty_shipped, shipped_at
     FROM shipments
     WHERE shipped_at <= $window_end
       AND event_date <= $partition_max
@@ -55,4 +67,5 @@ FULL JOIN (
   ON s.order_id = l.order_id
  AND s.line_id = l.line_id
 GROUP BY coalesce(l.order_id, s.order_id), coalesce(l.line_id, s.line_id),
-         l.channel, l.warehouse_id, l.promised_ship_at, l.qty_ordered, l.demand
+         l.channel, l.warehouse_id, l.promised_ship_at, l.qty_ordered, l.demand,
+         l.sku, l.ordered_at, l.cancelled_qty, l.cancel_reason

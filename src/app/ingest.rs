@@ -79,6 +79,16 @@ pub fn ingest(
     for (i, r) in results.into_inner().unwrap_or_default() {
         reports[i] = r;
     }
+    // The order-line state moves with the rows this transaction adds, in its commit.
+    if let Some(change) = crate::engine::state::maintain(lake, &txn)? {
+        tracing::info!(
+            rebuilt = change.rebuilt,
+            lines = change.lines,
+            months = change.partitions,
+            rows = change.rows_written,
+            "order-line state"
+        );
+    }
     crate::fault::point("ingest.before_commit");
     let committed = txn.commit()?;
     Ok(IngestReport::new(

@@ -7,6 +7,9 @@
 //! - **vacuum** deletes the files no version younger than the retention references
 //!   (those optimize replaced, uploads of killed ingests); time travel to versions
 //!   older than the retention stops working;
+//! - **rebuild-state** recomputes the order-line state (`engine::state`) from the
+//!   event tables in one transaction: for a lake whose state is in doubt, or to check
+//!   the state every ingest keeps against a fresh one;
 //! - **migrate** reads an older lake's commit log (`_opintel/log`) and replays every
 //!   ingest into a new Delta lake, local or on an object store, then checks that each
 //!   table holds as many rows as before.
@@ -35,7 +38,21 @@ fn table_folders() -> Vec<String> {
     TABLES
         .iter()
         .flat_map(|t| [Lake::table_rel(t.name), Lake::rejects_rel(t.name)])
+        .chain([crate::lake::ORDER_LINE_STATE.to_string()])
         .collect()
+}
+
+/// Recompute the order-line state from the event tables, in one lake transaction.
+pub fn rebuild_state(
+    config: &LakeConfig,
+    wait: Option<Duration>,
+) -> Result<crate::engine::state::StateChange> {
+    let lock = LakeLock::acquire(config, wait)?;
+    let lake = Lake::open_for_write(config, &lock)?;
+    let txn = lake.begin()?;
+    let change = crate::engine::state::rebuild(&lake, &txn)?;
+    txn.commit()?;
+    Ok(change)
 }
 
 /// Compact every table's small files into files of about `target_mb` MiB.
@@ -148,6 +165,10 @@ pub fn migrate(old: &Path, new: &LakeConfig, wait: Option<Duration>) -> Result<V
         let txn = lake.begin_numbered(rec.txn)?;
         for rel in &rec.files {
             let src = old.join(rel);
+            // Derived state is not replayed: it is computed once at the end.
+            if rel.starts_with("_state/") {
+                continue;
+            }
             if !src.is_file() {
                 // Retired by a later ingest (an identity file merged away).
                 continue;
@@ -167,8 +188,14 @@ pub fn migrate(old: &Path, new: &LakeConfig, wait: Option<Duration>) -> Result<V
         }
         txn.commit()?;
     }
+    let txn = lake.begin()?;
+    crate::engine::state::rebuild(&lake, &txn)?;
+    txn.commit()?;
     let mut out = Vec::new();
-    for rel in table_folders() {
+    for rel in table_folders()
+        .into_iter()
+        .filter(|r| r != crate::lake::ORDER_LINE_STATE)
+    {
         let after: i64 = lake
             .snapshot(&rel, None)?
             .files

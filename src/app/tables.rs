@@ -75,6 +75,15 @@ pub fn listing(config: &Config, report: Option<&Path>) -> Result<String> {
     );
     let _ = writeln!(
         out,
+        "order_line_state — one row per order line over all the lake's data, kept by every ingest \
+         (the views read it): the line's final version (order_lines' columns, version_seq, \
+         version_source_file, version_date), units_shipped, units_shipped_by_promise, \
+         last_shipped_at, first_shipment_id, last_shipment_id, known_line, changed_at (latest \
+         instant of its versions and shipments), first_date (earliest event_date of its rows; \
+         the table is partitioned by its month). Rebuilt by `opintel lake rebuild-state`.\n"
+    );
+    let _ = writeln!(
+        out,
         "Rejects: _rejects_<table> (source_file, line, raw, reason, txn, rejected_at), e.g. _rejects_shipments.\n"
     );
     let queries = crate::kpi::catalogue(config.queries.as_deref())?;

@@ -114,6 +114,11 @@ impl Params {
 
     /// The parameter values, by name.
     pub fn values(&self) -> ParamValues {
+        self.values_with(Vec::new())
+    }
+
+    /// [`Params::values`] plus `more` (named values only opintel's own SQL binds).
+    pub fn values_with(&self, more: Vec<(&str, ScalarValue)>) -> ParamValues {
         let ts = |us: i64| ScalarValue::TimestampMicrosecond(Some(us), Some("UTC".into()));
         let date = |d: NaiveDate| ScalarValue::Date32(Some(days(d)));
         let utc_date =
@@ -155,6 +160,7 @@ impl Params {
             .map(|(k, v)| (k.as_str(), f(*v)))
             .collect();
         list.extend(extra);
+        list.extend(more);
         ParamValues::from(list)
     }
 }

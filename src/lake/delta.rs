@@ -16,7 +16,7 @@ use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use deltalake::DeltaTable;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel as _;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
-use deltalake::kernel::{Action, Add, StructType, Transaction};
+use deltalake::kernel::{Action, Add, Remove, StructType, Transaction};
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use serde::{Deserialize, Serialize};
 
@@ -35,6 +35,17 @@ pub struct DataFile {
     pub rows: i64,
     /// Delta statistics (JSON: numRecords, minValues, maxValues, nullCount).
     pub stats: String,
+}
+
+/// A data file a transaction takes out of its table (a Delta `remove` action). The
+/// file stays on storage for readers of older versions until a vacuum.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RemovedFile {
+    /// Path inside the table folder.
+    pub path: String,
+    /// The `event_date` partition value.
+    pub date: String,
+    pub size: i64,
 }
 
 /// A table's files at one version.
@@ -156,7 +167,8 @@ fn added_columns(table: &DeltaTable, rel: &str, schema: &SchemaRef) -> Result<Op
     Ok(Some(Action::Metadata(metadata)))
 }
 
-/// Commit `files` to the table as ingest `n`, unless it already holds them.
+/// Commit `files` (and take `removed` out of it) as ingest `n`, unless the table
+/// already holds that ingest.
 /// `schema` is the columns of the files (the contract's table now): columns it added
 /// since the table was created are added to the table's schema in the same commit.
 pub async fn commit(
@@ -164,6 +176,7 @@ pub async fn commit(
     rel: &str,
     schema: &SchemaRef,
     files: &[DataFile],
+    removed: &[RemovedFile],
     n: u64,
 ) -> Result<bool> {
     let app = app_id(n);
@@ -187,6 +200,23 @@ pub async fn commit(
             data_change: true,
             stats: Some(f.stats.clone()),
             ..Default::default()
+        })
+    }));
+    actions.extend(removed.iter().map(|f| {
+        Action::Remove(Remove {
+            path: f.path.clone(),
+            data_change: true,
+            deletion_timestamp: Some(now),
+            extended_file_metadata: Some(true),
+            partition_values: Some(HashMap::from([(
+                PARTITION_COLUMN.to_string(),
+                Some(f.date.clone()),
+            )])),
+            size: Some(f.size),
+            tags: None,
+            deletion_vector: None,
+            base_row_id: None,
+            default_row_commit_version: None,
         })
     }));
     let op = DeltaOperation::Write {

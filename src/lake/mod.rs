@@ -5,6 +5,7 @@
 //! LAKE/<table>/_delta_log/…                                   the table's Delta log
 //! LAKE/<table>/event_date=YYYY-MM-DD/part-<n>-<k>.parquet     its files (zstd)
 //! LAKE/_rejects/<table>/…                                     refused rows, also Delta
+//! LAKE/_state/order_lines/…                                   per-line state, also Delta
 //! LAKE/_opintel/log/<n>.json                                   one record per ingest
 //! LAKE/_opintel/log/<n>.done                                   …once every table holds it
 //! LAKE/_opintel/index/<table>/<n>.ids                          row identities (dedup)
@@ -34,6 +35,12 @@
 //! by a process killed before step 2 belong to no record and no table: `lake vacuum`
 //! removes them.
 //!
+//! **Derived state.** `_state/order_lines` (computed by `engine::state`) changes in the
+//! same transaction as the rows it derives from: its rewritten month partitions are
+//! staged like any file, and the files they replace are listed in the record's
+//! `removed` and taken out of the table by a Delta `remove` action in the same commit
+//! (the files stay on storage for older versions until `lake vacuum`).
+//!
 //! **One writer at a time**: an OS lock on a local disk; on an object store a lease
 //! object written with put-if-absent (see `lock`). Delta's own commits are
 //! optimistic (put-if-absent of the next log entry, retried on conflict), so other
@@ -62,7 +69,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::LakeConfig;
 use crate::error::{Error, Result};
 
-pub use delta::{DataFile, Snapshot, SnapshotFile};
+pub use delta::{DataFile, RemovedFile, Snapshot, SnapshotFile};
 pub use index::{Duplicates, IdSpill};
 pub use location::Location;
 pub use lock::LakeLock;
@@ -83,6 +90,45 @@ pub struct SourceRecord {
     pub duplicates: u64,
 }
 
+/// Folder of the order-line state: one row per order line, derived from
+/// `order_lines` and `shipments` and kept in step with them by every ingest (the
+/// `engine` computes it; see `engine::state`).
+pub const ORDER_LINE_STATE: &str = "_state/order_lines";
+
+/// The order-line state's file columns (its partition column, `event_date`, is the
+/// first day of the month of `first_date`). Every column is nullable: an order line
+/// only shipments name has no version columns.
+pub fn order_line_state_schema() -> datafusion::arrow::datatypes::SchemaRef {
+    use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    let ts = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    let mut fields = vec![
+        Field::new("order_id", DataType::Utf8, true),
+        Field::new("line_id", DataType::Utf8, true),
+        Field::new("known_line", DataType::Boolean, true),
+    ];
+    if let Some(t) = crate::contract::table("order_lines") {
+        fields.extend(
+            t.fields
+                .iter()
+                .filter(|f| f.name != "order_id" && f.name != "line_id")
+                .map(|f| Field::new(f.name, f.ty.arrow(), true)),
+        );
+    }
+    fields.extend([
+        Field::new("version_seq", DataType::Int64, true),
+        Field::new("version_source_file", DataType::Utf8, true),
+        Field::new("version_date", DataType::Date32, true),
+        Field::new("units_shipped", DataType::Float64, true),
+        Field::new("units_shipped_by_promise", DataType::Float64, true),
+        Field::new("last_shipped_at", ts.clone(), true),
+        Field::new("first_shipment_id", DataType::Utf8, true),
+        Field::new("last_shipment_id", DataType::Utf8, true),
+        Field::new("changed_at", ts, true),
+        Field::new("first_date", DataType::Date32, true),
+    ]);
+    std::sync::Arc::new(Schema::new(fields))
+}
+
 /// One committed ingest.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LogRecord {
@@ -97,6 +143,10 @@ pub struct LogRecord {
     /// Each table's (lake-relative folder's) new data files, for its Delta commit.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tables: BTreeMap<String, Vec<DataFile>>,
+    /// Each table's data files this ingest takes out of it (derived state it
+    /// rewrote); they stay on storage until a vacuum.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub removed: BTreeMap<String, Vec<RemovedFile>>,
 }
 
 /// A lake.

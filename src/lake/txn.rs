@@ -9,7 +9,7 @@ use std::sync::Mutex;
 
 use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
 
-use super::delta::{self, DataFile};
+use super::delta::{self, DataFile, RemovedFile};
 use super::{Lake, LogRecord, SourceRecord};
 use crate::contract::PARTITION_COLUMN;
 use crate::error::{Error, Result, io_at};
@@ -24,6 +24,8 @@ pub struct Txn {
     sources: Mutex<Vec<SourceRecord>>,
     /// Lake files this transaction makes obsolete (deleted after the commit).
     retired: Mutex<Vec<String>>,
+    /// Data files this transaction takes out of each table (kept on storage).
+    removed: Mutex<BTreeMap<String, Vec<RemovedFile>>>,
     committed: bool,
 }
 
@@ -38,6 +40,7 @@ impl Txn {
             files: Mutex::new(Vec::new()),
             sources: Mutex::new(Vec::new()),
             retired: Mutex::new(Vec::new()),
+            removed: Mutex::new(BTreeMap::new()),
             committed: false,
         })
     }
@@ -80,6 +83,25 @@ impl Txn {
         lock(&self.retired).push(rel);
     }
 
+    /// Take data file `file` out of table folder `table` in this transaction's Delta
+    /// commit (the file itself stays for older versions' readers until a vacuum).
+    pub fn remove_from_table(&self, table: &str, file: RemovedFile) {
+        lock(&self.removed)
+            .entry(table.to_string())
+            .or_default()
+            .push(file);
+    }
+
+    /// The lake-relative paths of the files staged so far under folder `prefix`.
+    pub fn staged_under(&self, prefix: &str) -> Vec<String> {
+        let prefix = format!("{}/", prefix.trim_end_matches('/'));
+        lock(&self.files)
+            .iter()
+            .filter(|f| f.starts_with(&prefix))
+            .cloned()
+            .collect()
+    }
+
     /// Remember a source file as ingested by this transaction.
     pub fn record_source(&self, source: SourceRecord) {
         lock(&self.sources).push(source);
@@ -87,7 +109,9 @@ impl Txn {
 
     /// Does the transaction change anything?
     pub fn is_empty(&self) -> bool {
-        lock(&self.files).is_empty() && lock(&self.sources).is_empty()
+        lock(&self.files).is_empty()
+            && lock(&self.sources).is_empty()
+            && lock(&self.removed).is_empty()
     }
 
     /// Make the transaction durable and visible. Returns false when there was
@@ -103,6 +127,7 @@ impl Txn {
         files.sort();
         let sources = std::mem::take(&mut *lock(&self.sources));
         let retired = std::mem::take(&mut *lock(&self.retired));
+        let removed = std::mem::take(&mut *lock(&self.removed));
         let scratch = self.scratch_dir();
         if scratch.exists() {
             fs::remove_dir_all(&scratch).map_err(io_at(&scratch))?;
@@ -122,6 +147,7 @@ impl Txn {
             sources,
             retired,
             tables,
+            removed,
         };
         store.write_record(self.id, serde_json::to_string_pretty(&record)?.as_bytes())?;
         // From here on the transaction is committed: never delete its staging folder.
@@ -192,9 +218,14 @@ pub(super) fn roll_forward(lake: &Lake, record: &LogRecord) -> Result<()> {
     }
     let loc = lake.location().clone();
     let tables = record.tables.clone();
+    let removed = record.removed.clone();
     let n = record.txn;
     crate::runtime::block_on(async move {
-        for (rel, files) in &tables {
+        let folders: std::collections::BTreeSet<&String> =
+            tables.keys().chain(removed.keys()).collect();
+        for rel in folders {
+            let files = tables.get(rel).map_or(&[][..], Vec::as_slice);
+            let gone = removed.get(rel).map_or(&[][..], Vec::as_slice);
             let mut table = delta::open(&loc, rel).await?;
             let schema = table_schema(rel).ok_or_else(|| Error::Lake {
                 path: rel.into(),
@@ -203,7 +234,7 @@ pub(super) fn roll_forward(lake: &Lake, record: &LogRecord) -> Result<()> {
             if !delta::exists(&table) {
                 table = delta::create(table, rel, &schema).await?;
             }
-            delta::commit(&mut table, rel, &schema, files, n).await?;
+            delta::commit(&mut table, rel, &schema, files, gone, n).await?;
             crate::fault::point("lake.delta.committed");
         }
         Ok::<_, Error>(())
@@ -216,8 +247,11 @@ pub(super) fn roll_forward(lake: &Lake, record: &LogRecord) -> Result<()> {
 }
 
 /// The file schema (without the partition column) of a lake table folder: a
-/// canonical table or `_rejects/<table>`.
+/// canonical table, `_rejects/<table>` or the derived order-line state.
 fn table_schema(rel: &str) -> Option<datafusion::arrow::datatypes::SchemaRef> {
+    if rel == super::ORDER_LINE_STATE {
+        return Some(super::order_line_state_schema());
+    }
     match rel.strip_prefix("_rejects/") {
         Some(t) => crate::contract::table(t).map(|_| super::rejects_schema()),
         None => crate::contract::table(rel).map(|t| t.lake_schema()),

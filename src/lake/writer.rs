@@ -63,6 +63,9 @@ const UNIQUE_COLUMNS: &[&str] = &[
     "shipment_id",
     "count_id",
     "return_id",
+    // The order-line state's shipment ids (one or two per line).
+    "first_shipment_id",
+    "last_shipment_id",
     "order_id",
 ];
 

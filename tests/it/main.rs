@@ -18,6 +18,7 @@ mod inventory;
 mod lake_layout;
 mod layers;
 mod line_fulfilment;
+mod line_state;
 mod mapping;
 mod nightly;
 mod priority;

@@ -128,6 +128,17 @@ pub enum LakeCommand {
     Vacuum(VacuumArgs),
     /// Convert a lake of the older plain-Parquet layout into a Delta lake.
     Migrate(MigrateArgs),
+    /// Recompute the order-line state (kept by every ingest) from the event tables.
+    RebuildState(RebuildStateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RebuildStateArgs {
+    #[command(flatten)]
+    pub lake: LakeOpt,
+    /// Wait up to this many seconds for another run to release the lake.
+    #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "3600")]
+    pub wait: Option<u64>,
 }
 
 #[derive(Debug, Args)]

@@ -165,6 +165,13 @@ fn dispatch(cli: &Cli) -> Result<u8> {
             print::maintenance("vacuum", &done);
             Ok(exit::OK)
         }
+        Command::Lake(LakeCommand::RebuildState(a)) => {
+            let config = resolve::config(cli, &a.lake, None)?;
+            let done =
+                app::lake::rebuild_state(&config.lake, a.wait.map(std::time::Duration::from_secs))?;
+            print::state_rebuilt(&done);
+            Ok(exit::OK)
+        }
         Command::Lake(LakeCommand::Migrate(a)) => {
             let mut config = resolve::config(
                 cli,

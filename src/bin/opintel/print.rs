@@ -276,6 +276,13 @@ pub fn maintenance(what: &str, tables: &[opintel::app::lake::TableMaintenance]) 
     }
 }
 
+pub fn state_rebuilt(c: &opintel::engine::state::StateChange) {
+    println!(
+        "order-line state rebuilt: {} lines in {} month partitions",
+        c.rows_written, c.partitions
+    );
+}
+
 pub fn migrated(tables: &[opintel::app::lake::Migrated], new: &Path) {
     println!("migrated into {}:", new.display());
     for t in tables {
