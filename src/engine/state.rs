@@ -46,6 +46,10 @@
 //!    in it); the old files of those months are removed from the table in the same
 //!    commit (they stay on storage for older versions until a vacuum).
 //!
+//! A whole build (a lake's first ingest, a rebuild) computes the lines of one group
+//! of order ids at a time, about 3 M rows of versions and shipments per group, so its
+//! memory stays bounded whatever the lake holds.
+//!
 //! A lake without the table (built before it existed) gets it whole at its next ingest;
 //! `opintel lake rebuild-state` recomputes it from the event tables at any time.
 //! Readers fall back to the raw tables when the table does not exist.
@@ -85,7 +89,14 @@ pub async fn unsettled_from(
     ctx: &SessionContext,
     params: &super::Params,
 ) -> Result<Option<NaiveDate>> {
-    let batches = ctx
+    // Always on this machine, never on a cluster: binding views happens outside the
+    // watched query phases, and a small scan of one table does not need executors.
+    let local = SessionContext::new_with_config_rt(
+        datafusion::prelude::SessionConfig::new(),
+        ctx.runtime_env(),
+    );
+    local.register_table(STATE_TABLE, ctx.table_provider(STATE_TABLE).await?)?;
+    let batches = local
         .sql("SELECT min(first_date) FROM order_line_state WHERE changed_at > $window_end")
         .await?
         .with_param_values(params.values())?
@@ -221,11 +232,19 @@ pub fn maintain(lake: &Lake, txn: &Txn) -> Result<Option<StateChange>> {
                 let abs = std::path::absolute(&path).map_err(io_at(&path))?;
                 let object = object_store::path::Path::from_absolute_path(&abs)
                     .map_err(|e| Error::input(&abs, e.to_string()))?;
+                let rows = {
+                    use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+                    let f = std::fs::File::open(&path).map_err(io_at(&path))?;
+                    SerializedFileReader::new(f)?
+                        .metadata()
+                        .file_metadata()
+                        .num_rows() as usize
+                };
                 Ok(LakeFile {
                     path: object.to_string(),
                     size,
                     date: date_of(rel).map(super::days),
-                    rows: None,
+                    rows: Some(rows),
                 })
             })
             .collect()
@@ -237,12 +256,13 @@ pub fn maintain(lake: &Lake, txn: &Txn) -> Result<Option<StateChange>> {
         new_lines: staged(&staged_lines)?,
         new_ships: staged(&staged_ships)?,
     };
+    let rows = sources.rows();
     let engine = super::Engine::new(&super::EngineOptions::default())?;
     let ctx = engine.ctx().clone();
     let change = engine.block_on(async move {
         register(&ctx, lake, sources).await?;
         if missing {
-            write_all(&ctx, txn).await
+            write_all(&ctx, txn, rows).await
         } else {
             update(&ctx, txn, &state).await
         }
@@ -266,11 +286,12 @@ pub fn rebuild(lake: &Lake, txn: &Txn) -> Result<StateChange> {
     for f in &state.files {
         txn.remove_from_table(ORDER_LINE_STATE, removed(f));
     }
+    let rows = sources.rows();
     let engine = super::Engine::new(&super::EngineOptions::default())?;
     let ctx = engine.ctx().clone();
     engine.block_on(async move {
         register(&ctx, lake, sources).await?;
-        write_all(&ctx, txn).await
+        write_all(&ctx, txn, rows).await
     })
 }
 
@@ -280,6 +301,18 @@ struct Sources {
     state: Vec<LakeFile>,
     new_lines: Vec<LakeFile>,
     new_ships: Vec<LakeFile>,
+}
+
+impl Sources {
+    /// Order-line versions plus shipments to read (a file without a row count counts
+    /// one row per 32 bytes).
+    fn rows(&self) -> u64 {
+        [&self.lines, &self.ships, &self.new_lines, &self.new_ships]
+            .iter()
+            .flat_map(|files| files.iter())
+            .map(|f| f.rows.map_or(f.size / 32, |r| r as u64))
+            .sum()
+    }
 }
 
 /// `lake_lines`, `lake_ships`, `old_state` (the lake's) and `new_lines`, `new_ships`
@@ -318,21 +351,42 @@ async fn register(ctx: &SessionContext, lake: &Lake, s: Sources) -> Result<()> {
 }
 
 /// The state of every line in the lake plus the staged rows.
-async fn write_all(ctx: &SessionContext, txn: &Txn) -> Result<StateChange> {
-    register_view(
-        ctx,
-        "versions",
-        "SELECT * FROM lake_lines UNION ALL SELECT * FROM new_lines",
-    )
-    .await?;
-    register_view(
-        ctx,
-        "ships",
-        "SELECT * FROM lake_ships UNION ALL SELECT * FROM new_ships",
-    )
-    .await?;
-    let df = ctx.sql(&state_sql("versions", "ships")).await?;
-    let (partitions, rows) = write_months(df, txn).await?;
+async fn write_all(ctx: &SessionContext, txn: &Txn, rows: u64) -> Result<StateChange> {
+    // A line's rows all share its order_id: computing the lines of one group of
+    // order ids at a time is exact, and bounds memory by the group, not the lake (all
+    // at once took 10 GiB for 14 M lines). Each pass reads the tables again.
+    let per_pass = std::env::var("OPINTEL_STATE_PASS_ROWS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(PASS_ROWS);
+    let passes = rows.div_ceil(per_pass).clamp(1, 64);
+    let mut plans = Vec::new();
+    for pass in 0..passes {
+        let only = if passes == 1 {
+            "TRUE".to_string()
+        } else {
+            format!("{BUCKET} % {passes} = {pass}")
+        };
+        for (view, lake_table, new_table) in [
+            ("versions", "lake_lines", "new_lines"),
+            ("ships", "lake_ships", "new_ships"),
+        ] {
+            register_view(
+                ctx,
+                view,
+                &format!(
+                    "SELECT * FROM {lake_table} WHERE {only}
+                     UNION ALL
+                     SELECT * FROM {new_table} WHERE {only}"
+                ),
+            )
+            .await?;
+        }
+        // The plan binds the views as they are now.
+        plans.push(ctx.sql(&state_sql("versions", "ships")).await?);
+    }
+    let (partitions, rows) = write_months(plans, txn).await?;
     Ok(StateChange {
         rebuilt: true,
         lines: rows,
@@ -340,6 +394,17 @@ async fn write_all(ctx: &SessionContext, txn: &Txn) -> Result<StateChange> {
         rows_written: rows,
     })
 }
+
+/// Rows (order-line versions plus shipments) one pass of a whole build reads
+/// (environment `OPINTEL_STATE_PASS_ROWS` overrides it: fewer rows, less memory, more
+/// passes over the tables).
+const PASS_ROWS: u64 = 3_000_000;
+
+/// A group number of an order id, cheap and spread over the last two characters
+/// (ids usually end in digits): only its being a function of `order_id` matters for
+/// exactness; the spread only evens the passes.
+const BUCKET: &str = "(ascii(right(order_id, 1)) + 31 * ascii(right(order_id, 2)) \
+                      + 7 * character_length(order_id))";
 
 /// The state of the lines the staged rows touch, and the months they live in.
 async fn update(ctx: &SessionContext, txn: &Txn, state: &Snapshot) -> Result<StateChange> {
@@ -440,7 +505,7 @@ async fn update(ctx: &SessionContext, txn: &Txn, state: &Snapshot) -> Result<Sta
              SELECT {columns}, {PARTITION_COLUMN} FROM fresh"
         ))
         .await?;
-    let (partitions, rows) = write_months(df, txn).await?;
+    let (partitions, rows) = write_months(vec![df], txn).await?;
     for f in &state.files {
         if f.date.is_some_and(|d| months.contains(&super::days(d))) {
             txn.remove_from_table(ORDER_LINE_STATE, removed(f));
@@ -564,50 +629,56 @@ fn state_sql(versions: &str, ships: &str) -> String {
 
 /// Stream `df` (state columns then `event_date`) into one staged file per month.
 /// Returns the months written and the rows.
-async fn write_months(df: datafusion::dataframe::DataFrame, txn: &Txn) -> Result<(usize, u64)> {
+async fn write_months(
+    plans: Vec<datafusion::dataframe::DataFrame>,
+    txn: &Txn,
+) -> Result<(usize, u64)> {
     let schema = order_line_state_schema();
-    let mut stream = df.execute_stream().await?;
     let mut writers: BTreeMap<i32, ArrowWriter<std::fs::File>> = BTreeMap::new();
     let mut rows = 0u64;
-    while let Some(batch) = stream.next().await {
-        let batch = batch?;
-        let idx = batch.schema().index_of(PARTITION_COLUMN)?;
-        let parts = batch.column(idx).as_primitive::<Date32Type>().clone();
-        if parts.null_count() > 0 {
-            // Every line has a row with a date: a line without one would be lost.
-            return Err(Error::Lake {
-                path: ORDER_LINE_STATE.into(),
-                message: "a state row has no first date".into(),
-            });
-        }
-        let columns: Vec<Arc<dyn Array>> = (0..idx).map(|i| Arc::clone(batch.column(i))).collect();
-        let file_batch = RecordBatch::try_new(Arc::clone(&schema), columns)?;
-        let months: BTreeSet<i32> = parts.iter().flatten().collect();
-        for m in months {
-            let mask = BooleanArray::from_iter(parts.iter().map(|p| Some(p == Some(m))));
-            let part = filter_record_batch(&file_batch, &mask)?;
-            if part.num_rows() == 0 {
-                continue;
+    for df in plans {
+        let mut stream = df.execute_stream().await?;
+        while let Some(batch) = stream.next().await {
+            let batch = batch?;
+            let idx = batch.schema().index_of(PARTITION_COLUMN)?;
+            let parts = batch.column(idx).as_primitive::<Date32Type>().clone();
+            if parts.null_count() > 0 {
+                // Every line has a row with a date: a line without one would be lost.
+                return Err(Error::Lake {
+                    path: ORDER_LINE_STATE.into(),
+                    message: "a state row has no first date".into(),
+                });
             }
-            let w = match writers.entry(m) {
-                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::btree_map::Entry::Vacant(e) => {
-                    let rel = format!(
-                        "{ORDER_LINE_STATE}/{PARTITION_COLUMN}={}/part-{:08}-0.parquet",
-                        super::date_of_days(m),
-                        txn.id()
-                    );
-                    let path = txn.stage(&rel)?;
-                    let file = std::fs::File::create(&path).map_err(io_at(&path))?;
-                    e.insert(ArrowWriter::try_new(
-                        file,
-                        Arc::clone(&schema),
-                        Some(crate::lake::writer_properties()),
-                    )?)
+            let columns: Vec<Arc<dyn Array>> =
+                (0..idx).map(|i| Arc::clone(batch.column(i))).collect();
+            let file_batch = RecordBatch::try_new(Arc::clone(&schema), columns)?;
+            let months: BTreeSet<i32> = parts.iter().flatten().collect();
+            for m in months {
+                let mask = BooleanArray::from_iter(parts.iter().map(|p| Some(p == Some(m))));
+                let part = filter_record_batch(&file_batch, &mask)?;
+                if part.num_rows() == 0 {
+                    continue;
                 }
-            };
-            rows += part.num_rows() as u64;
-            w.write(&part)?;
+                let w = match writers.entry(m) {
+                    std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::btree_map::Entry::Vacant(e) => {
+                        let rel = format!(
+                            "{ORDER_LINE_STATE}/{PARTITION_COLUMN}={}/part-{:08}-0.parquet",
+                            super::date_of_days(m),
+                            txn.id()
+                        );
+                        let path = txn.stage(&rel)?;
+                        let file = std::fs::File::create(&path).map_err(io_at(&path))?;
+                        e.insert(ArrowWriter::try_new(
+                            file,
+                            Arc::clone(&schema),
+                            Some(crate::lake::writer_properties()),
+                        )?)
+                    }
+                };
+                rows += part.num_rows() as u64;
+                w.write(&part)?;
+            }
         }
     }
     let n = writers.len();

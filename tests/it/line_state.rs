@@ -192,6 +192,14 @@ fn the_state_kept_by_nightly_ingests_equals_a_rebuild_and_the_raw_tables() {
     let kept = count("lake", state);
     assert_eq!(kept.lines().count(), lines + 1, "{kept}");
     assert_eq!(kept, count("rebuilt", state));
+    // A whole build in many passes (groups of order ids) computes the same rows.
+    copy_dir(&dir.join("lake"), &dir.join("passes"));
+    opintel_env_ok(
+        dir,
+        &["lake", "rebuild-state", "--lake", "passes"],
+        &[("OPINTEL_STATE_PASS_ROWS", "40".to_string())],
+    );
+    assert_eq!(kept, count("passes", state));
     // The line whose shipment predates it moved into October's partition.
     let moved = count(
         "lake",
