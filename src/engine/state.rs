@@ -368,21 +368,7 @@ async fn write_all(ctx: &SessionContext, txn: &Txn, rows: u64) -> Result<StateCh
         } else {
             format!("{BUCKET} % {passes} = {pass}")
         };
-        for (view, lake_table, new_table) in [
-            ("versions", "lake_lines", "new_lines"),
-            ("ships", "lake_ships", "new_ships"),
-        ] {
-            register_view(
-                ctx,
-                view,
-                &format!(
-                    "SELECT * FROM {lake_table} WHERE {only}
-                     UNION ALL
-                     SELECT * FROM {new_table} WHERE {only}"
-                ),
-            )
-            .await?;
-        }
+        register_inputs(ctx, "", &only, &only).await?;
         // The plan binds the views as they are now.
         plans.push(ctx.sql(&state_sql("versions", "ships")).await?);
     }
@@ -456,23 +442,13 @@ async fn update(ctx: &SessionContext, txn: &Txn, state: &Snapshot) -> Result<Sta
         None => "FALSE".to_string(),
     };
     // 3. Their new state: their rows in the lake from `from` on, and the staged rows.
-    for (view, lake_table, new_table) in [
-        ("versions", "lake_lines", "new_lines"),
-        ("ships", "lake_ships", "new_ships"),
-    ] {
-        register_view(
-            ctx,
-            view,
-            &format!(
-                "SELECT v.* FROM {lake_table} v
-                 JOIN touched k ON k.order_id = v.order_id AND k.line_id = v.line_id
-                 WHERE {since}
-                 UNION ALL
-                 SELECT * FROM {new_table}"
-            ),
-        )
-        .await?;
-    }
+    register_inputs(
+        ctx,
+        "JOIN touched k ON k.order_id = v.order_id AND k.line_id = v.line_id",
+        &since,
+        "TRUE",
+    )
+    .await?;
     let fresh = ctx.sql(&state_sql("versions", "ships")).await?;
     let schema = Arc::clone(fresh.schema().inner());
     let fresh = fresh.collect().await?;
@@ -525,6 +501,33 @@ fn removed(f: &crate::lake::SnapshotFile) -> RemovedFile {
         date: f.date.map(|d| d.to_string()).unwrap_or_default(),
         size: f.size as i64,
     }
+}
+
+/// Register `versions` and `ships`, what [`state_sql`] reads: the lake's rows of
+/// each table (`lake_join` and `lake_where` over it as `v`) and the staged rows
+/// `new_where` keeps.
+async fn register_inputs(
+    ctx: &SessionContext,
+    lake_join: &str,
+    lake_where: &str,
+    new_where: &str,
+) -> Result<()> {
+    for (view, lake_table, new_table) in [
+        ("versions", "lake_lines", "new_lines"),
+        ("ships", "lake_ships", "new_ships"),
+    ] {
+        register_view(
+            ctx,
+            view,
+            &format!(
+                "SELECT v.* FROM {lake_table} v {lake_join} WHERE {lake_where}
+                 UNION ALL
+                 SELECT * FROM {new_table} WHERE {new_where}"
+            ),
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 async fn register_view(ctx: &SessionContext, name: &str, sql: &str) -> Result<()> {
