@@ -77,6 +77,7 @@
 -- param: w_since = 2
 -- param: w_phantom = 2
 -- param: eb_lift = 4
+-- materialize: exceptions, unexplained, count_evidence, exception_evidence
 WITH counts AS (
     SELECT warehouse_id, location_id, sku, counted_at, system_qty,
            counted_qty - system_qty AS variance,
@@ -101,16 +102,21 @@ count_evidence AS (
     FROM counts
     GROUP BY warehouse_id, location_id, sku
 ),
-adjustment_evidence AS (
-    SELECT warehouse_id, location_id, sku,
-           sum(exp(-((CAST($window_end_us AS DOUBLE) - CAST(CAST(adjusted_at AS BIGINT) AS DOUBLE)) / 86400e6) * ln(2.0) / $half_life_days)) AS adjustment_evidence,
-           count(*) AS unexplained_adjustments
+-- Adjustments that nothing booked explains (shrink, found, other).
+unexplained AS (
+    SELECT warehouse_id, location_id, sku, adjusted_at
     FROM adjustments
     WHERE adjusted_at >= $history_start
       AND adjusted_at <= $window_end
       AND event_date >= $history_partition_min
       AND event_date <= $partition_max
       AND reason_code IN ('shrink', 'found', 'other')
+),
+adjustment_evidence AS (
+    SELECT warehouse_id, location_id, sku,
+           sum(exp(-((CAST($window_end_us AS DOUBLE) - CAST(CAST(adjusted_at AS BIGINT) AS DOUBLE)) / 86400e6) * ln(2.0) / $half_life_days)) AS adjustment_evidence,
+           count(*) AS unexplained_adjustments
+    FROM unexplained
     GROUP BY warehouse_id, location_id, sku
 ),
 -- One row per exception: where it happened and what kind it is (as of its latest event).
@@ -153,10 +159,7 @@ exception_evidence AS (
 since_events AS (
     SELECT x.location_id, x.sku, x.opened_at AS at FROM exceptions x WHERE x.sku IS NOT NULL
     UNION ALL
-    SELECT location_id, sku, adjusted_at AS at FROM adjustments
-    WHERE adjusted_at >= $history_start AND adjusted_at <= $window_end
-      AND event_date >= $history_partition_min AND event_date <= $partition_max
-      AND reason_code IN ('shrink', 'found', 'other')
+    SELECT location_id, sku, adjusted_at AS at FROM unexplained
 ),
 -- Picks from each bin over the history: the exposure that pick shortages, mismatches
 -- and adjustments are weighed against (decayed like the evidence), and the picks since

@@ -12,6 +12,7 @@
 
 pub mod cluster;
 mod lake_table;
+pub mod materialize;
 mod memo;
 mod params;
 pub mod state;

@@ -379,6 +379,15 @@ pub async fn run_sql(
         .await
         .map_err(err)?;
     let df = df.with_param_values(params.values()).map_err(err)?;
+    let shared = crate::engine::materialize::requested(sql);
+    let df = if shared.is_empty() {
+        df
+    } else {
+        let plan = crate::engine::materialize::apply(ctx, df.into_unoptimized_plan(), &shared)
+            .await
+            .map_err(err)?;
+        ctx.execute_logical_plan(plan).await.map_err(err)?
+    };
     let schema = std::sync::Arc::clone(df.schema().inner());
     let batches = df.collect().await.map_err(err)?;
     plain_types(schema, batches)
