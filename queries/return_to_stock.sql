@@ -10,8 +10,8 @@
 --   returns_dispositioned: returns dispositioned in the window
 --   returns_restocked: of those, returns restocked
 --   restock_share: returns_restocked / returns_dispositioned (0–1)
---   median_hours: median hours from received to restock
---   p90_hours: 90th percentile of hours from received to restock
+--   median_hours: median hours from received to restock (the mean of the two middle values for an even count)
+--   p90_hours: 90th percentile of hours from received to restock, interpolated linearly between the two closest ranks
 -- feeds: return_events
 -- tile: return_to_stock_hours
 --   position: 100
@@ -30,31 +30,24 @@ WITH events AS (
     WHERE event_at <= $window_end
       AND event_date <= $partition_max
 ),
-received AS (
-    SELECT return_id, min(event_at) AS received_at
-    FROM events
-    WHERE stage = 'received'
-    GROUP BY return_id
-),
-dispositioned AS (
-    SELECT return_id,
-           last_value(warehouse_id ORDER BY event_at) AS warehouse_id,
-           last_value(disposition ORDER BY event_at) AS disposition,
-           max(event_at) AS dispositioned_at
-    FROM events
-    WHERE stage = 'dispositioned'
-    GROUP BY return_id
-),
+-- One pass over the events: each return's first receipt and its last disposition.
 returns AS (
-    SELECT d.warehouse_id,
-           d.disposition,
+    SELECT warehouse_id,
+           disposition,
            CASE
-               WHEN d.disposition = 'restock' AND r.received_at IS NOT NULL
-               THEN (CAST(d.dispositioned_at AS BIGINT) - CAST(r.received_at AS BIGINT)) / 3600000000.0
+               WHEN disposition = 'restock' AND received_at IS NOT NULL
+               THEN (CAST(dispositioned_at AS BIGINT) - CAST(received_at AS BIGINT)) / 3600000000.0
            END AS hours
-    FROM dispositioned d
-    LEFT JOIN received r ON r.return_id = d.return_id
-    WHERE d.dispositioned_at >= $window_start
+    FROM (
+        SELECT return_id,
+               min(event_at) FILTER (WHERE stage = 'received') AS received_at,
+               last_value(warehouse_id ORDER BY event_at) FILTER (WHERE stage = 'dispositioned') AS warehouse_id,
+               last_value(disposition ORDER BY event_at) FILTER (WHERE stage = 'dispositioned') AS disposition,
+               max(event_at) FILTER (WHERE stage = 'dispositioned') AS dispositioned_at
+        FROM events
+        GROUP BY return_id
+    ) r
+    WHERE dispositioned_at >= $window_start
 ),
 -- Per warehouse and for the network ('ALL') in one pass: grouping sets, where a UNION
 -- of two aggregates would read `returns` (inlined by DataFusion) twice.
@@ -62,17 +55,30 @@ together AS (
     SELECT CASE WHEN grouping(warehouse_id) = 1 THEN 'ALL' ELSE warehouse_id END AS warehouse_id,
            count(*) AS returns_dispositioned,
            sum(CASE WHEN disposition = 'restock' THEN 1 ELSE 0 END) AS returns_restocked,
-           median(hours) AS median_hours,
-           percentile_cont(0.9) WITHIN GROUP (ORDER BY hours) AS p90_hours
+           array_sort(array_agg(hours) FILTER (WHERE hours IS NOT NULL), 'ASC', 'NULLS LAST') AS sorted_hours
     FROM returns
     GROUP BY GROUPING SETS ((warehouse_id), ())
     HAVING count(*) > 0
+),
+-- The q-th percentile of n sorted values interpolates linearly between the values at
+-- 1-based positions 1 + ⌊q(n − 1)⌋ and the next, by the fraction of q(n − 1), computed
+-- in whole numbers (q = 1/2, 9/10). DataFusion 55's percentile_cont truncates that
+-- fraction to six decimals (p90 off by up to 1e-6 of the gap; DataFusion issue 25266).
+counted AS (
+    SELECT *, CAST(coalesce(cardinality(sorted_hours), 0) AS BIGINT) AS n
+    FROM together
 )
 SELECT warehouse_id,
        returns_dispositioned,
        returns_restocked,
        CAST(returns_restocked AS DOUBLE) / returns_dispositioned AS restock_share,
-       median_hours,
-       p90_hours
-FROM together
+       CASE WHEN n > 0 THEN
+           sorted_hours[1 + (n - 1) / 2]
+             + (sorted_hours[least(n, 2 + (n - 1) / 2)] - sorted_hours[1 + (n - 1) / 2]) * (((n - 1) % 2) / 2.0)
+       END AS median_hours,
+       CASE WHEN n > 0 THEN
+           sorted_hours[1 + 9 * (n - 1) / 10]
+             + (sorted_hours[least(n, 2 + 9 * (n - 1) / 10)] - sorted_hours[1 + 9 * (n - 1) / 10]) * (((9 * (n - 1)) % 10) / 10.0)
+       END AS p90_hours
+FROM counted
 ORDER BY CASE WHEN warehouse_id = 'ALL' THEN 1 ELSE 0 END, warehouse_id

@@ -15,7 +15,7 @@
 --   open_lines: lines not yet shipped in full
 --   on_time_rate: on_time_lines / lines_shipped (0–1; empty when nothing shipped)
 --   avg_hours_late: mean hours late of the late lines
---   p90_hours_late: 90th percentile of hours late of the late lines
+--   p90_hours_late: 90th percentile of hours late of the late lines, interpolated linearly between the two closest ranks
 -- One row per due line (order_line_fulfilment: queries/views/order_line_fulfilment.sql).
 WITH per_line AS (
     SELECT warehouse_id,
@@ -40,19 +40,39 @@ judged AS (
                THEN (CAST(last_shipped_at AS BIGINT) - CAST(promised_ship_at AS BIGINT)) / 3600000000.0
            END AS hours_late
     FROM per_line
+),
+grouped AS (
+    SELECT warehouse_id,
+           channel,
+           count(*) AS lines_due,
+           sum(CASE WHEN full THEN 1 ELSE 0 END) AS lines_shipped,
+           sum(CASE WHEN on_time THEN 1 ELSE 0 END) AS on_time_lines,
+           sum(CASE WHEN full AND NOT on_time THEN 1 ELSE 0 END) AS late_lines,
+           sum(CASE WHEN full THEN 0 ELSE 1 END) AS open_lines,
+           avg(hours_late) AS avg_hours_late,
+           count(hours_late) AS n,
+           array_sort(array_agg(hours_late) FILTER (WHERE hours_late IS NOT NULL), 'ASC', 'NULLS LAST') AS sorted_hours
+    FROM judged
+    GROUP BY warehouse_id, channel
 )
 SELECT warehouse_id,
        channel,
-       count(*) AS lines_due,
-       sum(CASE WHEN full THEN 1 ELSE 0 END) AS lines_shipped,
-       sum(CASE WHEN on_time THEN 1 ELSE 0 END) AS on_time_lines,
-       sum(CASE WHEN full AND NOT on_time THEN 1 ELSE 0 END) AS late_lines,
-       sum(CASE WHEN full THEN 0 ELSE 1 END) AS open_lines,
-       CASE WHEN sum(CASE WHEN full THEN 1 ELSE 0 END) = 0 THEN NULL
-            ELSE CAST(sum(CASE WHEN on_time THEN 1 ELSE 0 END) AS DOUBLE) / sum(CASE WHEN full THEN 1 ELSE 0 END)
+       lines_due,
+       lines_shipped,
+       on_time_lines,
+       late_lines,
+       open_lines,
+       CASE WHEN lines_shipped = 0 THEN NULL
+            ELSE CAST(on_time_lines AS DOUBLE) / lines_shipped
        END AS on_time_rate,
-       avg(hours_late) AS avg_hours_late,
-       percentile_cont(0.9) WITHIN GROUP (ORDER BY hours_late) AS p90_hours_late
-FROM judged
-GROUP BY warehouse_id, channel
+       avg_hours_late,
+       -- Linear interpolation between the 1-based positions 1 + ⌊0.9(n − 1)⌋ and the
+       -- next of the n sorted hours, its fraction in whole numbers (DataFusion 55's
+       -- percentile_cont truncates it to six decimals: DataFusion issue 25266).
+       CASE WHEN n > 0 THEN
+           sorted_hours[1 + 9 * (n - 1) / 10]
+             + (sorted_hours[least(n, 2 + 9 * (n - 1) / 10)] - sorted_hours[1 + 9 * (n - 1) / 10])
+               * (((9 * (n - 1)) % 10) / 10.0)
+       END AS p90_hours_late
+FROM grouped
 ORDER BY warehouse_id, channel

@@ -110,6 +110,21 @@ KPIS = {
         "columns": [("warehouse_id", STR), ("receipt_lines", INT), ("hours_median", FLOAT),
                     ("hours_p90", FLOAT)],
     },
+    # Defined by its query file (queries/return_to_stock.sql), not the contract.
+    "return_to_stock": {
+        "key": ["warehouse_id"],
+        "columns": [("warehouse_id", STR), ("returns_dispositioned", INT),
+                    ("returns_restocked", INT), ("restock_share", FLOAT),
+                    ("median_hours", FLOAT), ("p90_hours", FLOAT)],
+    },
+    # Defined by its query file (queries/shipment_timeliness.sql), not the contract.
+    "shipment_timeliness": {
+        "key": ["warehouse_id", "channel"],
+        "columns": [("warehouse_id", STR), ("channel", STR), ("lines_due", INT),
+                    ("lines_shipped", INT), ("on_time_lines", INT), ("late_lines", INT),
+                    ("open_lines", INT), ("on_time_rate", FLOAT), ("avg_hours_late", FLOAT),
+                    ("p90_hours_late", FLOAT)],
+    },
     # Not a contract table: the current-period tiles, one row per tile.
     "tiles_current": {
         "key": ["tile"],

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Independent reference for opintel's four core KPIs and four more, in Python + DuckDB.
+"""Independent reference for opintel's four core KPIs and eight later ones, in Python + DuckDB.
 
 This is a second reading of the contract (docs/contract.md and docs/kpis.md), written
 without looking at opintel's own SQL, so that the Rust tests can compare every row the
@@ -17,6 +17,10 @@ credentials and endpoint in the AWS_* environment variables), and writes
     OUT/backorders.parquet
     OUT/exception_resolution.parquet
     OUT/count_variance_by_abc.parquet
+    OUT/inventory_position.parquet
+    OUT/receiving_to_available.parquet
+    OUT/return_to_stock.parquet
+    OUT/shipment_timeliness.parquet
 
 with the contract's column names and order. Types: dates DATE, counts BIGINT,
 units/values/rates/hours DOUBLE, strings VARCHAR.
@@ -106,6 +110,12 @@ TABLES = {
                     ("location_id", S), ("sku", S), ("system_qty", D), ("counted_qty", D),
                     ("counted_at", T), ("counter_id", S)],
     },
+    "return_events": {
+        "time": "event_at",
+        "columns": [("event_id", S), ("return_id", S), ("order_id", S), ("sku", S),
+                    ("warehouse_id", S), ("qty", D), ("stage", S), ("disposition", S),
+                    ("reason_code", S), ("event_at", T)],
+    },
     "exception_events": {
         "time": "event_at",
         "columns": [("event_id", S), ("exception_id", S), ("event_at", T), ("status", S),
@@ -138,6 +148,8 @@ OUTPUTS = {
     "count_variance_by_abc": ["warehouse_id", "abc_class"],
     "inventory_position": ["warehouse_id", "sku"],
     "receiving_to_available": ["warehouse_id"],
+    "return_to_stock": ["warehouse_id"],
+    "shipment_timeliness": ["warehouse_id", "channel"],
 }
 
 # ---------------------------------------------------------------------------------------
@@ -855,6 +867,136 @@ GROUP BY warehouse_id
 ORDER BY warehouse_id
 """
 
+# Return-to-stock (queries/return_to_stock.sql, its header): "hours from a return's first
+# received event to its dispositioned event with disposition restock", over the returns
+# dispositioned in the window; a return dispositioned twice counts by its last
+# disposition (warehouse and disposition of that event). Median and p90 interpolate.
+RETURN_TO_STOCK_SQL = """
+WITH
+events AS (
+    SELECT e.*
+    FROM (
+        SELECT * FROM return_events
+        QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY _ingest_seq) = 1
+    ) AS e, params AS p
+    WHERE e.event_at <= p.end_ts
+),
+first_received AS (
+    SELECT return_id, min(event_at) AS received_at
+    FROM events
+    WHERE stage = 'received'
+    GROUP BY return_id
+),
+last_disposition AS (
+    SELECT return_id, warehouse_id, disposition, event_at AS dispositioned_at
+    FROM events
+    WHERE stage = 'dispositioned'
+    QUALIFY row_number() OVER (
+        PARTITION BY return_id ORDER BY event_at DESC, _ingest_seq DESC) = 1
+),
+in_window AS (
+    SELECT
+        d.warehouse_id,
+        d.disposition,
+        CASE WHEN d.disposition = 'restock'
+             THEN CAST(epoch_us(d.dispositioned_at) - epoch_us(r.received_at) AS DOUBLE)
+                  / CAST(3600000000 AS DOUBLE)
+        END AS hours
+    FROM last_disposition AS d
+    LEFT JOIN first_received AS r ON r.return_id = d.return_id, params AS p
+    WHERE d.dispositioned_at >= p.start_ts
+),
+per_site AS (
+    SELECT warehouse_id, 0 AS network, * EXCLUDE (warehouse_id) FROM in_window
+    UNION ALL
+    SELECT 'ALL', 1, * EXCLUDE (warehouse_id) FROM in_window
+)
+SELECT
+    CAST(warehouse_id AS VARCHAR) AS warehouse_id,
+    CAST(count(*) AS BIGINT) AS returns_dispositioned,
+    CAST(count(*) FILTER (WHERE disposition = 'restock') AS BIGINT) AS returns_restocked,
+    CAST(count(*) FILTER (WHERE disposition = 'restock') AS DOUBLE) / count(*) AS restock_share,
+    CAST(quantile_cont(hours, 0.5) AS DOUBLE) AS median_hours,
+    CAST(quantile_cont(hours, 0.9) AS DOUBLE) AS p90_hours
+FROM per_site
+GROUP BY warehouse_id, network
+ORDER BY network, warehouse_id
+"""
+
+# Shipment timeliness (queries/shipment_timeliness.sql, its header): order lines due in the
+# window (promised_ship_at's date) with demand > 0; "shipped" when the shipments up to
+# end(D) cover the demand, "on time" when those by promised_ship_at do; hours late from
+# the promise to the line's last shipment, for lines shipped in full but not on time.
+SHIPMENT_TIMELINESS_SQL = """
+WITH
+line_versions AS (
+    SELECT l.*
+    FROM order_lines AS l, params AS p
+    WHERE l.updated_at <= p.end_ts
+    QUALIFY row_number() OVER (
+        PARTITION BY l.order_id, l.line_id
+        ORDER BY l.updated_at DESC, l._ingest_seq DESC) = 1
+),
+due AS (
+    SELECT
+        l.order_id, l.line_id, l.warehouse_id, l.channel, l.promised_ship_at,
+        l.qty_ordered
+            - CASE WHEN l.cancel_reason = 'customer' THEN coalesce(l.cancelled_qty, 0.0)
+                   ELSE 0.0 END AS demand
+    FROM line_versions AS l, params AS p
+    WHERE CAST(l.promised_ship_at AS DATE) BETWEEN p.window_start AND p.as_of
+),
+shipped AS (
+    SELECT s.order_id, s.line_id, s.qty_shipped, s.shipped_at
+    FROM (
+        SELECT * FROM shipments
+        QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY _ingest_seq) = 1
+    ) AS s, params AS p
+    WHERE s.shipped_at <= p.end_ts
+),
+lines AS (
+    SELECT
+        d.warehouse_id,
+        d.channel,
+        d.demand,
+        d.promised_ship_at,
+        coalesce(sum(s.qty_shipped), 0.0) AS units,
+        coalesce(sum(s.qty_shipped) FILTER (WHERE s.shipped_at <= d.promised_ship_at), 0.0)
+            AS units_by_promise,
+        max(s.shipped_at) AS last_shipped_at
+    FROM due AS d
+    LEFT JOIN shipped AS s ON s.order_id = d.order_id AND s.line_id = d.line_id
+    WHERE d.demand > 0
+    GROUP BY d.order_id, d.line_id, d.warehouse_id, d.channel, d.demand, d.promised_ship_at
+),
+judged AS (
+    SELECT
+        warehouse_id,
+        channel,
+        units >= demand AS full_line,
+        units_by_promise >= demand AS on_time,
+        CASE WHEN units >= demand AND units_by_promise < demand
+             THEN CAST(epoch_us(last_shipped_at) - epoch_us(promised_ship_at) AS DOUBLE)
+                  / CAST(3600000000 AS DOUBLE)
+        END AS hours_late
+    FROM lines
+)
+SELECT
+    CAST(warehouse_id AS VARCHAR) AS warehouse_id,
+    CAST(channel AS VARCHAR) AS channel,
+    CAST(count(*) AS BIGINT) AS lines_due,
+    CAST(count_if(full_line) AS BIGINT) AS lines_shipped,
+    CAST(count_if(on_time) AS BIGINT) AS on_time_lines,
+    CAST(count_if(full_line AND NOT on_time) AS BIGINT) AS late_lines,
+    CAST(count_if(NOT full_line) AS BIGINT) AS open_lines,
+    CAST(count_if(on_time) AS DOUBLE) / nullif(count_if(full_line), 0) AS on_time_rate,
+    CAST(avg(hours_late) AS DOUBLE) AS avg_hours_late,
+    CAST(quantile_cont(hours_late, 0.9) AS DOUBLE) AS p90_hours_late
+FROM judged
+GROUP BY warehouse_id, channel
+ORDER BY warehouse_id, channel
+"""
+
 KPI_SQL = {
     "fill_rate": FILL_RATE_SQL,
     "exception_aging": EXCEPTION_AGING_SQL,
@@ -866,6 +1008,8 @@ KPI_SQL = {
     "count_variance_by_abc": COUNT_VARIANCE_BY_ABC_SQL,
     "inventory_position": INVENTORY_POSITION_SQL,
     "receiving_to_available": RECEIVING_TO_AVAILABLE_SQL,
+    "return_to_stock": RETURN_TO_STOCK_SQL,
+    "shipment_timeliness": SHIPMENT_TIMELINESS_SQL,
 }
 
 # ---------------------------------------------------------------------------------------
