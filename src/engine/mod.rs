@@ -193,6 +193,24 @@ impl Engine {
     }
 }
 
+/// The `event_date` partitions (days since the epoch, ascending, each once) of lake
+/// table `name` as registered in `ctx`, from its Delta log: no file is read. `None`
+/// when `name` is not a lake table (master data held in memory, a view) or a file's
+/// partition is unknown.
+pub async fn partition_days(ctx: &SessionContext, name: &str) -> Option<Vec<i32>> {
+    let provider = ctx.table_provider(name).await.ok()?;
+    let any: &dyn std::any::Any = provider.as_ref();
+    let table = any.downcast_ref::<lake_table::LakeTable>()?;
+    let mut days = table
+        .files()
+        .iter()
+        .map(|f| f.date)
+        .collect::<Option<Vec<i32>>>()?;
+    days.sort_unstable();
+    days.dedup();
+    Some(days)
+}
+
 /// Statements queries may run: queries only. DDL, DML, `COPY`, `SET` and the like are
 /// refused before planning, so a KPI file or an analyst's query cannot change the lake
 /// or read outside it.

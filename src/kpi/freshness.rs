@@ -1,7 +1,8 @@
 //! How recent each feed is at the end of the as-of date: the newest value of each
 //! table's time column up to end(D), per table and per warehouse, against the
 //! expected cadence (`[freshness]`), and the warehouses whose newest data trails the
-//! others' (a 3PL that sends its batches late). One grouped pass over every table.
+//! others' (a 3PL that sends its batches late). Reads each table's first and last
+//! partitions and the window's, not its whole history.
 
 use std::collections::HashMap;
 
@@ -92,64 +93,94 @@ pub enum FeedState {
     Unchecked,
 }
 
+const DAY_US: i64 = 86_400_000_000;
+
+/// `days` since the epoch as YYYY-MM-DD.
+fn iso_day(days: i32) -> String {
+    chrono::DateTime::from_timestamp(i64::from(days) * 86_400, 0)
+        .map(|d| d.date_naive().to_string())
+        .unwrap_or_default()
+}
+
 /// Newest event per table up to end(D), and per warehouse where the table has one.
 pub async fn freshness(
     ctx: &SessionContext,
     config: &Config,
     params: &Params,
 ) -> Result<Vec<Freshness>> {
-    // One grouped pass per table gives both the table's newest and oldest event and
-    // each warehouse's newest. Table and column names come from the contract.
-    let sql = TABLES
-        .iter()
-        .map(|t| {
-            let per_site = t.kind != crate::contract::TableKind::Master
-                && t.field("warehouse_id").is_some();
-            let (site, group) = if per_site {
-                ("warehouse_id", " GROUP BY warehouse_id")
-            } else {
-                ("CAST(NULL AS VARCHAR)", "")
-            };
-            format!(
-                "SELECT '{name}' AS t, {site} AS warehouse_id, \
-                 CAST(max({col}) AS BIGINT) AS newest, CAST(min({col}) AS BIGINT) AS oldest \
-                 FROM {name} WHERE {col} <= $window_end AND {PARTITION_COLUMN} <= $partition_max{group}",
-                name = t.name,
-                col = t.time_column
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(" UNION ALL ");
+    // Per table, one row (`part` = 'table') with its newest and oldest event up to
+    // end(D), and for tables with sites one row per warehouse with its newest event in
+    // the window. Table and column names come from the contract.
+    let end_day = params.window_end_us().div_euclid(DAY_US) as i32;
+    let mut parts = Vec::new();
+    for t in TABLES {
+        let (name, col) = (t.name, t.time_column);
+        // A row's partition is the UTC day of its time column, so the oldest event is
+        // in the first partition and the newest up to end(D) in the last one up to
+        // end(D)'s day or, when all of that one's rows are later than end(D), the one
+        // before: three partitions instead of the whole history.
+        // (No partition up to that day: no file to read either way. `WHERE FALSE`
+        // would plan an empty relation that a cluster cannot decode.)
+        let picked = crate::engine::partition_days(ctx, name)
+            .await
+            .map(|days| {
+                let upto: Vec<i32> = days.into_iter().filter(|d| *d <= end_day).collect();
+                let mut pick: Vec<i32> = upto.iter().rev().take(2).copied().collect();
+                pick.extend(upto.first());
+                pick.sort_unstable();
+                pick.dedup();
+                pick
+            })
+            .filter(|pick| !pick.is_empty());
+        let days = match picked {
+            Some(pick) => {
+                let list: Vec<String> = pick
+                    .iter()
+                    .map(|d| format!("DATE '{}'", iso_day(*d)))
+                    .collect();
+                format!(" AND {PARTITION_COLUMN} IN ({})", list.join(", "))
+            }
+            None => format!(" AND {PARTITION_COLUMN} <= $partition_max"),
+        };
+        parts.push(format!(
+            "SELECT '{name}' AS t, 'table' AS part, CAST(NULL AS VARCHAR) AS warehouse_id, \
+             CAST(max({col}) AS BIGINT) AS newest, CAST(min({col}) AS BIGINT) AS oldest \
+             FROM {name} WHERE {col} <= $window_end{days}"
+        ));
+        if t.kind != crate::contract::TableKind::Master && t.field("warehouse_id").is_some() {
+            // A warehouse takes part in the lag check when it has data in the window.
+            parts.push(format!(
+                "SELECT '{name}' AS t, 'site' AS part, warehouse_id, \
+                 CAST(max({col}) AS BIGINT) AS newest, CAST(NULL AS BIGINT) AS oldest \
+                 FROM {name} WHERE {col} >= $window_start AND {col} <= $window_end \
+                 AND {PARTITION_COLUMN} >= $partition_min AND {PARTITION_COLUMN} <= $partition_max \
+                 GROUP BY warehouse_id"
+            ));
+        }
+    }
+    let sql = parts.join(" UNION ALL ");
     let df = ctx.sql(&sql).await?.with_param_values(params.values())?;
     let schema = std::sync::Arc::clone(df.schema().inner());
     let batches = df.collect().await?;
     let f = Frame::new(&schema, &batches);
-    let (t, w, hi, lo) = (
+    let (t, part, w, hi, lo) = (
         f.text("t"),
+        f.text("part"),
         f.text("warehouse_id"),
         f.num("newest"),
         f.num("oldest"),
     );
     let mut newest: HashMap<String, Option<i64>> = HashMap::new();
     let mut oldest: HashMap<String, Option<i64>> = HashMap::new();
-    // A warehouse takes part in the lag check when it has data in the window: its
-    // newest event up to end(D) is then its newest in the window.
     let mut by_warehouse: HashMap<String, std::collections::BTreeMap<String, Option<i64>>> =
         HashMap::new();
-    let start = params.window_start_us();
     for i in 0..f.rows() {
         let Some(t) = &t[i] else { continue };
         let (n, o) = (hi[i].map(|v| v as i64), lo[i].map(|v| v as i64));
-        let top = newest.entry(t.clone()).or_default();
-        *top = (*top).max(n);
-        let bottom = oldest.entry(t.clone()).or_default();
-        *bottom = match (*bottom, o) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        if let (Some(w), Some(n)) = (&w[i], n)
-            && n >= start
-        {
+        if part[i].as_deref() == Some("table") {
+            newest.insert(t.clone(), n);
+            oldest.insert(t.clone(), o);
+        } else if let (Some(w), Some(n)) = (&w[i], n) {
             by_warehouse
                 .entry(t.clone())
                 .or_default()

@@ -428,11 +428,13 @@ fn hostile_values_show_as_text_and_csv_cells_cannot_run_formulas() {
 /// The generator's 3PL sends its exports a day or two late. Recompute from the lake's
 /// shipments which warehouses trail the newest shipment in the window by more than 12 h
 /// (the default `warehouse_lag_hours`): exactly those are named in the manifest and on
-/// the page.
+/// the page. The manifest's newest and oldest shipment up to end(D) are the files'.
 fn late_warehouses_are_named(dir: &Path, html: &str) {
     let start = 1_792_800_000_000_000_i64; // 2026-10-24T00:00:00Z
     let end = 1_795_219_200_000_000_i64 - 1; // 2026-11-21T00:00:00Z − 1 µs
     let mut newest: HashMap<String, i64> = HashMap::new();
+    // The table's newest and oldest shipment up to end(D), over its whole history.
+    let (mut last, mut first) = (i64::MIN, i64::MAX);
     let mut stack = vec![dir.join("lake/shipments")];
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).expect("dir").flatten() {
@@ -450,6 +452,11 @@ fn late_warehouses_are_named(dir: &Path, html: &str) {
                     .position(|c| c == "shipped_at")
                     .expect("shipped_at");
                 for r in rows {
+                    if let V::T(t) = &r[t]
+                        && *t <= end
+                    {
+                        (last, first) = (last.max(*t), first.min(*t));
+                    }
                     if let (V::S(w), V::T(t)) = (&r[w], &r[t])
                         && (start..=end).contains(t)
                     {
@@ -479,6 +486,13 @@ fn late_warehouses_are_named(dir: &Path, html: &str) {
         .iter()
         .find(|f| f["table"] == "shipments")
         .expect("shipments freshness");
+    let secs = |v: &serde_json::Value| {
+        chrono::DateTime::parse_from_rfc3339(v.as_str().expect("an RFC 3339 time"))
+            .expect("RFC 3339")
+            .timestamp()
+    };
+    assert_eq!(secs(&shipments["newest"]), last.div_euclid(1_000_000));
+    assert_eq!(secs(&shipments["oldest"]), first.div_euclid(1_000_000));
     let mut named: Vec<String> = shipments["lagging"]
         .as_array()
         .map(|a| {
