@@ -33,26 +33,9 @@
 --   volume: sum(open_count)
 --   target: 0
 --   feed: exception_events
-WITH events AS (
-    SELECT exception_id, event_at, status, exception_type, severity, _ingest_seq
-    FROM exception_events
-    WHERE event_at <= $window_end
-      AND event_date <= $partition_max
-),
--- Each exception's latest event (by event_at, then _ingest_seq), found as the max() of
--- one DECIMAL that orders like that pair and joined back: much cheaper than a
--- last_value(… ORDER BY …) per column.
-state AS (
-    SELECT f.exception_id, f.opened_at, e.status, e.exception_type, e.severity
-    FROM (
-        SELECT exception_id,
-               min(event_at) AS opened_at,
-               CAST(max(CAST(CAST(event_at AS BIGINT) AS DECIMAL(38, 0)) * CAST(9223372036854775808 AS DECIMAL(38, 0))
-                        + CAST(_ingest_seq AS DECIMAL(38, 0))) % CAST(9223372036854775808 AS DECIMAL(38, 0)) AS BIGINT) AS latest_seq
-        FROM events
-        GROUP BY exception_id
-    ) f
-    JOIN events e ON e._ingest_seq = f.latest_seq
+WITH state AS (
+    SELECT exception_id, opened_at, status, exception_type, severity
+    FROM exception_state
 ),
 open AS (
     SELECT exception_type,

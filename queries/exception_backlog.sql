@@ -17,27 +17,10 @@
 --   location_id: location at the latest event
 --   sku: SKU at the latest event
 --   supplier_id: supplier at the latest event
-WITH events AS (
-    SELECT *
-    FROM exception_events
-    WHERE event_at <= $window_end
-      AND event_date <= $partition_max
-),
--- Each exception's latest event (by event_at, then _ingest_seq), found as the max() of
--- one DECIMAL that orders like that pair and joined back: much cheaper than a
--- last_value(… ORDER BY …) per column.
-state AS (
-    SELECT f.exception_id, f.opened_at, e.status, e.exception_type, e.severity, e.owner,
-           e.warehouse_id, e.location_id, e.sku, e.supplier_id
-    FROM (
-        SELECT exception_id,
-               min(event_at) AS opened_at,
-               CAST(max(CAST(CAST(event_at AS BIGINT) AS DECIMAL(38, 0)) * CAST(9223372036854775808 AS DECIMAL(38, 0))
-                        + CAST(_ingest_seq AS DECIMAL(38, 0))) % CAST(9223372036854775808 AS DECIMAL(38, 0)) AS BIGINT) AS latest_seq
-        FROM events
-        GROUP BY exception_id
-    ) f
-    JOIN events e ON e._ingest_seq = f.latest_seq
+WITH state AS (
+    SELECT exception_id, opened_at, status, exception_type, severity, owner,
+           warehouse_id, location_id, sku, supplier_id
+    FROM exception_state
 ),
 open AS (
     SELECT *,

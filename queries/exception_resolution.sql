@@ -17,26 +17,9 @@
 --   resolution_hours_p90: 90th percentile (nearest-rank) of the same hours
 --   resolved_within_sla_rate: share resolved within the SLA of their severity (0–1)
 -- feeds: exception_events
-WITH events AS (
-    SELECT exception_id, event_at, status, exception_type, severity, _ingest_seq
-    FROM exception_events
-    WHERE event_at <= $window_end
-      AND event_date <= $partition_max
-),
--- Each exception's latest event (by event_at, then _ingest_seq), found as the max() of
--- one DECIMAL that orders like that pair and joined back: much cheaper than a
--- last_value(… ORDER BY …) per column (as in exception_aging).
-state AS (
-    SELECT f.exception_id, f.opened_at, e.event_at AS resolved_at, e.status, e.exception_type, e.severity
-    FROM (
-        SELECT exception_id,
-               min(event_at) AS opened_at,
-               CAST(max(CAST(CAST(event_at AS BIGINT) AS DECIMAL(38, 0)) * CAST(9223372036854775808 AS DECIMAL(38, 0))
-                        + CAST(_ingest_seq AS DECIMAL(38, 0))) % CAST(9223372036854775808 AS DECIMAL(38, 0)) AS BIGINT) AS latest_seq
-        FROM events
-        GROUP BY exception_id
-    ) f
-    JOIN events e ON e._ingest_seq = f.latest_seq
+WITH state AS (
+    SELECT exception_id, opened_at, latest_at AS resolved_at, status, exception_type, severity
+    FROM exception_state
 ),
 resolved AS (
     SELECT exception_type,

@@ -82,7 +82,8 @@ pub async fn apply(
         .map(|t| t.data)
 }
 
-fn on_cluster(ctx: &SessionContext) -> bool {
+/// Whether `ctx` sends its queries to a Ballista cluster.
+pub(crate) fn on_cluster(ctx: &SessionContext) -> bool {
     ctx.state()
         .config()
         .options()

@@ -6,7 +6,7 @@
 //! and a nightly run reads it four times (`fill_rate`, `shipment_timeliness` and two
 //! checks). A [`MemoView`] runs its plan on the first scan, keeps the result, and
 //! answers every later scan from memory. The session holds the last one in [`Kept`],
-//! under its parameters, so binding those parameters again (after the report's other
+//! under its parameters (one per view), so binding those parameters again (after the report's other
 //! windows, or the backtest's earlier date) finds it. When only one query reads the
 //! view, `bind_views` registers a plain view instead: keeping would cost memory and
 //! lose the filter pushdown into the view for nothing.
@@ -51,24 +51,25 @@ enum State {
     Plain,
 }
 
-/// The session's kept view: one at a time, under the `Debug` text of the parameters it
-/// was bound to. A session config extension (see `engine::session`).
+/// The session's kept views: one per view name at a time, under the `Debug` text of
+/// the parameters it was bound to. A session config extension (see `engine::session`).
 #[derive(Debug, Default)]
-pub struct Kept(Mutex<Option<(String, Arc<MemoView>)>>);
+pub struct Kept(Mutex<std::collections::BTreeMap<String, (String, Arc<MemoView>)>>);
 
 impl Kept {
-    /// The kept view bound to `key`, if that is the one held.
-    pub fn get(&self, key: &str) -> Option<Arc<MemoView>> {
+    /// The kept view `name` bound to `key`, if that is the one held.
+    pub fn get(&self, name: &str, key: &str) -> Option<Arc<MemoView>> {
         let held = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        held.as_ref()
+        held.get(name)
             .filter(|(k, _)| k == key)
             .map(|(_, v)| Arc::clone(v))
     }
 
-    /// Hold `view` under `key`, dropping the one held before (and its memory, once no
-    /// registered table refers to it).
-    pub fn put(&self, key: String, view: Arc<MemoView>) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((key, view));
+    /// Hold `view` as `name` under `key`, dropping the one held before (and its
+    /// memory, once no registered table refers to it).
+    pub fn put(&self, name: &str, key: String, view: Arc<MemoView>) {
+        let mut held = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        held.insert(name.to_string(), (key, view));
     }
 }
 

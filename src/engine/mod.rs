@@ -521,25 +521,25 @@ fn days(d: chrono::NaiveDate) -> i32 {
     (d - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()).num_days() as i32
 }
 
-/// How many of the queries about to run against one binding read
-/// `order_line_fulfilment`.
+/// How many of the queries about to run against one binding read a shared view
+/// (`order_line_fulfilment`, `exception_state`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ViewUse {
-    /// At most one: a plain view, so the optimizer pushes that query's filters into
-    /// it (fill_rate alone reads only its window's lines, not all of them).
+    /// At most one per view: plain views, so the optimizer pushes that query's
+    /// filters into them (fill_rate alone reads only its window's lines, not all).
     Once,
-    /// Several: computed once over every line and kept in memory for the others.
+    /// Several of one view: computed once and kept in memory for the others.
     Shared,
 }
 
 impl ViewUse {
-    /// `Shared` when at least two of these SQL texts read the view.
+    /// `Shared` when at least two of these SQL texts read the same shared view.
     pub fn of<'a>(sql: impl IntoIterator<Item = &'a str>) -> ViewUse {
-        let readers = sql
-            .into_iter()
-            .filter(|s| s.to_ascii_lowercase().contains(ORDER_LINE_FULFILMENT))
-            .count();
-        if readers >= 2 {
+        let texts: Vec<String> = sql.into_iter().map(str::to_ascii_lowercase).collect();
+        let shared = [ORDER_LINE_FULFILMENT, EXCEPTION_STATE]
+            .iter()
+            .any(|view| texts.iter().filter(|s| s.contains(view)).count() >= 2);
+        if shared {
             ViewUse::Shared
         } else {
             ViewUse::Once
@@ -547,10 +547,11 @@ impl ViewUse {
     }
 }
 
-/// (Re)register the `<table>_current` views and `order_line_fulfilment` for `params`'
-/// as-of instant. The session keeps one computed `order_line_fulfilment` (the last
-/// one bound `Shared`): binding the same parameters again reuses it whatever `reads`
-/// says, so a run can bind other windows `Once` and come back to its own for free.
+/// (Re)register the `<table>_current` views, `exception_state` and
+/// `order_line_fulfilment` for `params`' as-of instant. The session keeps one computed
+/// `order_line_fulfilment` (the last one bound `Shared`): binding the same parameters
+/// again reuses it whatever `reads` says, so a run can bind other windows `Once` and
+/// come back to its own for free.
 pub async fn bind_views(ctx: &SessionContext, params: &Params, reads: ViewUse) -> Result<()> {
     let lines = if ctx.table_exist(state::STATE_TABLE)? {
         Some(state::unsettled_from(ctx, params).await?)
@@ -581,9 +582,39 @@ pub async fn bind_views(ctx: &SessionContext, params: &Params, reads: ViewUse) -
         ctx.deregister_table(name.as_str())?;
         ctx.register_table(name, df.into_view())?;
     }
+    // Every exception's state as of this instant: when several queries read it, they
+    // share one computation (a view computed on first use and kept, see `memo`; not
+    // on a cluster, where the view's plan travels with each query). A lone reader
+    // gets a plain view: computing it apart would add nothing.
     let key = format!("{params:?}");
     let kept = ctx.state().config().get_extension::<memo::Kept>();
-    let reuse = kept.as_ref().and_then(|k| k.get(&key));
+    ctx.deregister_table(EXCEPTION_STATE)?;
+    let df = ctx
+        .sql(EXCEPTION_STATE_SQL)
+        .await?
+        .with_param_values(values.clone())?;
+    match (
+        kept.as_ref().and_then(|k| k.get(EXCEPTION_STATE, &key)),
+        &kept,
+    ) {
+        (Some(view), _) => {
+            ctx.register_table(EXCEPTION_STATE, view)?;
+        }
+        (None, Some(kept)) if reads == ViewUse::Shared && !materialize::on_cluster(ctx) => {
+            let view = Arc::new(memo::MemoView::new(
+                EXCEPTION_STATE,
+                df.logical_plan().clone(),
+            ));
+            kept.put(EXCEPTION_STATE, key.clone(), Arc::clone(&view));
+            ctx.register_table(EXCEPTION_STATE, view)?;
+        }
+        _ => {
+            ctx.register_table(EXCEPTION_STATE, df.into_view())?;
+        }
+    }
+    let reuse = kept
+        .as_ref()
+        .and_then(|k| k.get(ORDER_LINE_FULFILMENT, &key));
     ctx.deregister_table(ORDER_LINE_FULFILMENT)?;
     if let Some(view) = reuse {
         ctx.register_table(ORDER_LINE_FULFILMENT, view)?;
@@ -608,7 +639,7 @@ pub async fn bind_views(ctx: &SessionContext, params: &Params, reads: ViewUse) -
                 ORDER_LINE_FULFILMENT,
                 df.logical_plan().clone(),
             ));
-            kept.put(key, Arc::clone(&view));
+            kept.put(ORDER_LINE_FULFILMENT, key, Arc::clone(&view));
             ctx.register_table(ORDER_LINE_FULFILMENT, view)?;
         }
         _ => {
@@ -617,6 +648,10 @@ pub async fn bind_views(ctx: &SessionContext, params: &Params, reads: ViewUse) -
     }
     Ok(())
 }
+
+/// One row per exception as of the binding's instant, which the exception KPIs share.
+pub const EXCEPTION_STATE: &str = "exception_state";
+const EXCEPTION_STATE_SQL: &str = include_str!("../../queries/views/exception_state.sql");
 
 /// The per-order-line view several KPIs share; kept in memory once computed when
 /// several queries read it (see [`memo`]).
