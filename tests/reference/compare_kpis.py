@@ -8,9 +8,9 @@ Usage:
 Without --names it compares the four core KPIs (fill_rate, exception_aging,
 count_variance_by_zone, count_variance_by_supplier), whatever else the folders hold. The
 later KPIs (order_flow, backorders, exception_resolution, count_variance_by_abc,
-inventory_position, receiving_to_available) and
-`tiles_current` (tile, value: the current tiles of `kpis_duckdb.py --tiles` and of
-`tiles_of.py`) are compared only when named.
+inventory_position, receiving_to_available, return_to_stock, shipment_timeliness,
+exception_backlog) and `tiles_current` (tile, value: the current tiles of
+`kpis_duckdb.py --tiles` and of `tiles_of.py`) are compared only when named.
 
 For each KPI `NAME`, reads `EXPECTED_DIR/NAME.parquet` and `ACTUAL_DIR/NAME.parquet` and
 checks, in both files:
@@ -36,9 +36,9 @@ import sys
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-DATE, INT, FLOAT, STR, TS = "date", "int", "float", "str", "ts"
+DATE, INT, FLOAT, STR, TS, BOOL = "date", "int", "float", "str", "ts", "bool"
 KIND_NAME = {DATE: "a date (date32)", INT: "an integer (int64)", FLOAT: "a float (float64)",
-             STR: "a string", TS: "a UTC timestamp"}
+             STR: "a string", TS: "a UTC timestamp", BOOL: "a boolean"}
 
 # Columns in contract order with their kind; the key (grain) rows are matched on.
 KPIS = {
@@ -125,6 +125,15 @@ KPIS = {
                     ("open_lines", INT), ("on_time_rate", FLOAT), ("avg_hours_late", FLOAT),
                     ("p90_hours_late", FLOAT)],
     },
+    # Defined by its query file (queries/exception_backlog.sql), not the contract.
+    "exception_backlog": {
+        "key": ["exception_id"],
+        "columns": [("exception_id", STR), ("exception_type", STR), ("severity", STR),
+                    ("status", STR), ("opened_at", TS), ("age_hours", FLOAT),
+                    ("sla_hours", FLOAT), ("breached", BOOL), ("owner", STR),
+                    ("warehouse_id", STR), ("location_id", STR), ("sku", STR),
+                    ("supplier_id", STR)],
+    },
     # Not a contract table: the current-period tiles, one row per tile.
     "tiles_current": {
         "key": ["tile"],
@@ -154,6 +163,8 @@ def kind_ok(kind: str, t: pa.DataType) -> bool:
         return pa.types.is_float64(t)
     if kind == TS:
         return pa.types.is_timestamp(t) and t.tz in ("UTC", "+00:00", "Etc/UTC")
+    if kind == BOOL:
+        return pa.types.is_boolean(t)
     return (pa.types.is_string(t) or pa.types.is_large_string(t)
             or getattr(pa.types, "is_string_view", lambda _: False)(t))
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Independent reference for opintel's four core KPIs and eight later ones, in Python + DuckDB.
+"""Independent reference for opintel's four core KPIs and nine later ones, in Python + DuckDB.
 
 This is a second reading of the contract (docs/contract.md and docs/kpis.md), written
 without looking at opintel's own SQL, so that the Rust tests can compare every row the
@@ -21,6 +21,7 @@ credentials and endpoint in the AWS_* environment variables), and writes
     OUT/receiving_to_available.parquet
     OUT/return_to_stock.parquet
     OUT/shipment_timeliness.parquet
+    OUT/exception_backlog.parquet
 
 with the contract's column names and order. Types: dates DATE, counts BIGINT,
 units/values/rates/hours DOUBLE, strings VARCHAR.
@@ -150,6 +151,7 @@ OUTPUTS = {
     "receiving_to_available": ["warehouse_id"],
     "return_to_stock": ["warehouse_id"],
     "shipment_timeliness": ["warehouse_id", "channel"],
+    "exception_backlog": ["exception_id"],
 }
 
 # ---------------------------------------------------------------------------------------
@@ -997,6 +999,59 @@ GROUP BY warehouse_id, channel
 ORDER BY warehouse_id, channel
 """
 
+# Exception backlog (queries/exception_backlog.sql, its header): every exception open at
+# end(D), one row each, with the state of its latest event up to then (§4: latest by
+# event_at, ties to the later ingested event; opened_at its earliest event), its age in
+# hours, the SLA hours of its severity and whether the age exceeds them.
+EXCEPTION_BACKLOG_SQL = """
+WITH
+events AS (
+    SELECT e.*
+    FROM (
+        SELECT * FROM exception_events
+        QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY _ingest_seq) = 1
+    ) AS e, params AS p
+    WHERE e.event_at <= p.end_ts
+),
+latest AS (
+    SELECT
+        exception_id, status, exception_type, severity, owner, warehouse_id, location_id,
+        sku, supplier_id,
+        min(event_at) OVER (PARTITION BY exception_id) AS opened_at
+    FROM events
+    QUALIFY row_number() OVER (
+        PARTITION BY exception_id
+        ORDER BY event_at DESC, _ingest_seq DESC) = 1
+),
+open_now AS (
+    SELECT
+        x.*,
+        CAST(epoch_us(p.end_ts) - epoch_us(x.opened_at) AS DOUBLE)
+            / CAST(3600000000 AS DOUBLE) AS age_hours,
+        s.sla_hours
+    FROM latest AS x
+    CROSS JOIN params AS p
+    LEFT JOIN sla AS s ON s.severity = x.severity
+    WHERE x.status NOT IN ('resolved', 'cancelled')
+)
+SELECT
+    CAST(exception_id AS VARCHAR) AS exception_id,
+    CAST(exception_type AS VARCHAR) AS exception_type,
+    CAST(severity AS VARCHAR) AS severity,
+    CAST(status AS VARCHAR) AS status,
+    CAST(opened_at AS TIMESTAMPTZ) AS opened_at,
+    age_hours,
+    CAST(sla_hours AS DOUBLE) AS sla_hours,
+    coalesce(age_hours > sla_hours, false) AS breached,
+    CAST(owner AS VARCHAR) AS owner,
+    CAST(warehouse_id AS VARCHAR) AS warehouse_id,
+    CAST(location_id AS VARCHAR) AS location_id,
+    CAST(sku AS VARCHAR) AS sku,
+    CAST(supplier_id AS VARCHAR) AS supplier_id
+FROM open_now
+ORDER BY opened_at, exception_id
+"""
+
 KPI_SQL = {
     "fill_rate": FILL_RATE_SQL,
     "exception_aging": EXCEPTION_AGING_SQL,
@@ -1010,6 +1065,7 @@ KPI_SQL = {
     "receiving_to_available": RECEIVING_TO_AVAILABLE_SQL,
     "return_to_stock": RETURN_TO_STOCK_SQL,
     "shipment_timeliness": SHIPMENT_TIMELINESS_SQL,
+    "exception_backlog": EXCEPTION_BACKLOG_SQL,
 }
 
 # ---------------------------------------------------------------------------------------
