@@ -5,11 +5,12 @@
 //! version joined with its shipments) is the largest piece of work in a nightly run,
 //! and a nightly run reads it four times (`fill_rate`, `shipment_timeliness` and two
 //! checks). A [`MemoView`] runs its plan on the first scan, keeps the result, and
-//! answers every later scan from memory. The session holds the last one in [`Kept`],
-//! under its parameters (one per view), so binding those parameters again (after the report's other
-//! windows, or the backtest's earlier date) finds it. When only one query reads the
-//! view, `bind_views` registers a plain view instead: keeping would cost memory and
-//! lose the filter pushdown into the view for nothing.
+//! answers every later scan from memory. The session holds the last one of each view
+//! (`order_line_fulfilment`, `exception_state`) in [`Kept`], under its parameters, so
+//! binding those parameters again (after the report's other windows, or the
+//! backtest's earlier date) finds it. When only one query reads the view,
+//! `bind_views` registers a plain view instead: keeping would cost memory and lose the
+//! filter pushdown into the view for nothing.
 //!
 //! The kept result is charged to the session's memory pool. When the pool cannot
 //! hold it, nothing is kept: the scan that computed it still uses it, and every later

@@ -549,7 +549,7 @@ impl ViewUse {
 
 /// (Re)register the `<table>_current` views, `exception_state` and
 /// `order_line_fulfilment` for `params`' as-of instant. The session keeps one computed
-/// `order_line_fulfilment` (the last one bound `Shared`): binding the same parameters
+/// copy of each of the two (the last one bound `Shared`): binding the same parameters
 /// again reuses it whatever `reads` says, so a run can bind other windows `Once` and
 /// come back to its own for free.
 pub async fn bind_views(ctx: &SessionContext, params: &Params, reads: ViewUse) -> Result<()> {
