@@ -73,6 +73,16 @@ pub fn listing(config: &Config, report: Option<&Path>) -> Result<String> {
         "Views: {} — the latest version per key with updated_at ≤ the end of --as-of (default: all data).\n",
         views.join(", ")
     );
+    for (name, sql) in crate::engine::shared_views() {
+        let h = crate::kpi::parse_header(sql);
+        let columns: Vec<&str> = h.columns.iter().map(|(c, _)| c.as_str()).collect();
+        let _ = writeln!(
+            out,
+            "{name} (view, as of --as-of) — {} Columns: {}.\n",
+            h.description,
+            columns.join(", ")
+        );
+    }
     let _ = writeln!(
         out,
         "order_line_state — one row per order line over all the lake's data, kept by every ingest \

@@ -649,6 +649,15 @@ pub async fn bind_views(ctx: &SessionContext, params: &Params, reads: ViewUse) -
     Ok(())
 }
 
+/// The views `bind_views` registers beside the `<table>_current` ones: (name, SQL with
+/// its header).
+pub fn shared_views() -> [(&'static str, &'static str); 2] {
+    [
+        (ORDER_LINE_FULFILMENT, ORDER_LINE_FULFILMENT_SQL),
+        (EXCEPTION_STATE, EXCEPTION_STATE_SQL),
+    ]
+}
+
 /// One row per exception as of the binding's instant, which the exception KPIs share.
 pub const EXCEPTION_STATE: &str = "exception_state";
 const EXCEPTION_STATE_SQL: &str = include_str!("../../queries/views/exception_state.sql");
