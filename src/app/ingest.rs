@@ -79,14 +79,15 @@ pub fn ingest(
     for (i, r) in results.into_inner().unwrap_or_default() {
         reports[i] = r;
     }
-    // The order-line state moves with the rows this transaction adds, in its commit.
-    if let Some(change) = crate::engine::state::maintain(lake, &txn)? {
+    // The state tables move with the rows this transaction adds, in its commit.
+    for (kind, change) in crate::engine::state::maintain(lake, &txn)? {
         tracing::info!(
+            state = kind.rel,
             rebuilt = change.rebuilt,
-            lines = change.lines,
+            touched = change.lines,
             months = change.partitions,
             rows = change.rows_written,
-            "order-line state"
+            "state kept"
         );
     }
     crate::fault::point("ingest.before_commit");

@@ -38,15 +38,20 @@ fn table_folders() -> Vec<String> {
     TABLES
         .iter()
         .flat_map(|t| [Lake::table_rel(t.name), Lake::rejects_rel(t.name)])
-        .chain([crate::lake::ORDER_LINE_STATE.to_string()])
+        .chain(crate::lake::STATE_FOLDERS.map(str::to_string))
         .collect()
 }
 
-/// Recompute the order-line state from the event tables, in one lake transaction.
+/// Recompute every state table from the event tables, in one lake transaction.
 pub fn rebuild_state(
     config: &LakeConfig,
     wait: Option<Duration>,
-) -> Result<crate::engine::state::StateChange> {
+) -> Result<
+    Vec<(
+        &'static crate::engine::state::Kind,
+        crate::engine::state::StateChange,
+    )>,
+> {
     let lock = LakeLock::acquire(config, wait)?;
     let lake = Lake::open_for_write(config, &lock)?;
     let txn = lake.begin()?;
@@ -194,7 +199,7 @@ pub fn migrate(old: &Path, new: &LakeConfig, wait: Option<Duration>) -> Result<V
     let mut out = Vec::new();
     for rel in table_folders()
         .into_iter()
-        .filter(|r| r != crate::lake::ORDER_LINE_STATE)
+        .filter(|r| !crate::lake::STATE_FOLDERS.contains(&r.as_str()))
     {
         let after: i64 = lake
             .snapshot(&rel, None)?

@@ -429,27 +429,25 @@ pub async fn register_lake(
             ctx.register_table(t.name, provider)?;
         }
     }
-    // The order-line state, once an ingest has made it (older lakes read the raw
-    // tables until their next ingest). A run pinned to versions from before the state
-    // existed reads the raw tables: the state's latest version may be newer.
-    let rel = crate::lake::ORDER_LINE_STATE;
-    let files = if pinned.is_none_or(|p| p.contains_key(rel)) {
-        files_of(lake, rel, pinned, &mut versions).await?
-    } else {
-        Vec::new()
-    };
-    if versions
-        .get(crate::lake::ORDER_LINE_STATE)
-        .is_some_and(Option::is_some)
-    {
-        ctx.register_table(
-            state::STATE_TABLE,
-            Arc::new(lake_table::LakeTable::new(
-                crate::lake::order_line_state_schema(),
-                object_store_url.clone(),
-                files,
-            )),
-        )?;
+    // The state tables, once an ingest has made them (older lakes read the raw
+    // tables until their next ingest). A run pinned to versions from before a state
+    // table existed reads the raw tables: the state's latest version may be newer.
+    for kind in state::KINDS {
+        let files = if pinned.is_none_or(|p| p.contains_key(kind.rel)) {
+            files_of(lake, kind.rel, pinned, &mut versions).await?
+        } else {
+            Vec::new()
+        };
+        if versions.get(kind.rel).is_some_and(Option::is_some) {
+            ctx.register_table(
+                kind.table,
+                Arc::new(lake_table::LakeTable::new(
+                    kind.schema(),
+                    object_store_url.clone(),
+                    files,
+                )),
+            )?;
+        }
     }
     bind_views(ctx, params, reads).await?;
     for t in TABLES {
@@ -554,17 +552,18 @@ impl ViewUse {
 /// come back to its own for free.
 pub async fn bind_views(ctx: &SessionContext, params: &Params, reads: ViewUse) -> Result<()> {
     let lines = if ctx.table_exist(state::STATE_TABLE)? {
-        Some(state::unsettled_from(ctx, params).await?)
+        Some(state::unsettled_from(ctx, params, state::STATE_TABLE).await?)
     } else {
         None
     };
-    let values = params.values_with(match lines {
-        Some(Some(from)) => vec![(
+    let mut extra = Vec::new();
+    if let Some(Some(from)) = lines {
+        extra.push((
             "unsettled_from",
             datafusion::common::ScalarValue::Date32(Some(days(from))),
-        )],
-        _ => Vec::new(),
-    });
+        ));
+    }
+    let values = params.values_with(extra);
     for t in TABLES.iter().filter(|t| t.versioned()) {
         let name = format!("{}_current", t.name);
         let sql = match lines {
@@ -582,68 +581,56 @@ pub async fn bind_views(ctx: &SessionContext, params: &Params, reads: ViewUse) -
         ctx.deregister_table(name.as_str())?;
         ctx.register_table(name, df.into_view())?;
     }
-    // Every exception's state as of this instant: when several queries read it, they
-    // share one computation (a view computed on first use and kept, see `memo`; not
-    // on a cluster, where the view's plan travels with each query). A lone reader
-    // gets a plain view: computing it apart would add nothing.
     let key = format!("{params:?}");
-    let kept = ctx.state().config().get_extension::<memo::Kept>();
-    ctx.deregister_table(EXCEPTION_STATE)?;
-    let df = ctx
-        .sql(EXCEPTION_STATE_SQL)
-        .await?
-        .with_param_values(values.clone())?;
-    match (
-        kept.as_ref().and_then(|k| k.get(EXCEPTION_STATE, &key)),
-        &kept,
-    ) {
-        (Some(view), _) => {
-            ctx.register_table(EXCEPTION_STATE, view)?;
-        }
-        (None, Some(kept)) if reads == ViewUse::Shared && !materialize::on_cluster(ctx) => {
-            let view = Arc::new(memo::MemoView::new(
-                EXCEPTION_STATE,
-                df.logical_plan().clone(),
-            ));
-            kept.put(EXCEPTION_STATE, key.clone(), Arc::clone(&view));
-            ctx.register_table(EXCEPTION_STATE, view)?;
-        }
-        _ => {
-            ctx.register_table(EXCEPTION_STATE, df.into_view())?;
-        }
-    }
-    let reuse = kept
-        .as_ref()
-        .and_then(|k| k.get(ORDER_LINE_FULFILMENT, &key));
-    ctx.deregister_table(ORDER_LINE_FULFILMENT)?;
-    if let Some(view) = reuse {
-        ctx.register_table(ORDER_LINE_FULFILMENT, view)?;
-        return Ok(());
-    }
+    // Every exception's state as of this instant: from the kept state when the lake
+    // has it (the states valid at that instant), else from all events. When several queries read it, they share one computation
+    // (a view computed on first use and kept, see `memo`; not on a cluster, where the
+    // view's plan travels with each query); a lone reader gets a plain view.
+    let sql = if ctx.table_exist(state::EXCEPTION_STATE_TABLE)? {
+        state::exception_state_sql()
+    } else {
+        EXCEPTION_STATE_SQL.to_string()
+    };
+    let shared = reads == ViewUse::Shared && !materialize::on_cluster(ctx);
+    register_shared(ctx, EXCEPTION_STATE, &sql, &values, &key, shared).await?;
+    // Read from the state, every reader of the per-line view scans a few columns of
+    // one row per line with its own filters: as fast as keeping the view (20.0 vs
+    // 19.8 s at 365 days of history), without holding every line in memory (448 vs
+    // 1,354 MiB peak).
     let sql = match lines {
         Some(from) => state::fulfilment_sql(ORDER_LINE_FULFILMENT_SQL, from.is_some())?,
         None => ORDER_LINE_FULFILMENT_SQL.to_string(),
     };
-    let df = ctx.sql(&sql).await?.with_param_values(values)?;
-    // Read from the state, every reader scans a few columns of one row per line with
-    // its own filters: as fast as keeping the view (20.0 vs 19.8 s at 365 days of
-    // history), without holding every line in memory (448 vs 1,354 MiB peak).
-    let reads = if lines.is_some() {
-        ViewUse::Once
-    } else {
-        reads
-    };
-    match (reads, kept) {
-        (ViewUse::Shared, Some(kept)) => {
-            let view = Arc::new(memo::MemoView::new(
-                ORDER_LINE_FULFILMENT,
-                df.logical_plan().clone(),
-            ));
-            kept.put(ORDER_LINE_FULFILMENT, key, Arc::clone(&view));
-            ctx.register_table(ORDER_LINE_FULFILMENT, view)?;
+    let shared = reads == ViewUse::Shared && lines.is_none();
+    register_shared(ctx, ORDER_LINE_FULFILMENT, &sql, &values, &key, shared).await
+}
+
+/// Register view `name` (`sql` with `values`) for the binding `key`: the copy the
+/// session keeps for `key` when there is one; else, when `shared`, a view computed on
+/// first use and kept for `key`; else a plain view.
+async fn register_shared(
+    ctx: &SessionContext,
+    name: &str,
+    sql: &str,
+    values: &datafusion::common::ParamValues,
+    key: &str,
+    shared: bool,
+) -> Result<()> {
+    let kept = ctx.state().config().get_extension::<memo::Kept>();
+    ctx.deregister_table(name)?;
+    if let Some(view) = kept.as_ref().and_then(|k| k.get(name, key)) {
+        ctx.register_table(name, view)?;
+        return Ok(());
+    }
+    let df = ctx.sql(sql).await?.with_param_values(values.clone())?;
+    match kept {
+        Some(kept) if shared => {
+            let view = Arc::new(memo::MemoView::new(name, df.logical_plan().clone()));
+            kept.put(name, key.to_string(), Arc::clone(&view));
+            ctx.register_table(name, view)?;
         }
         _ => {
-            ctx.register_table(ORDER_LINE_FULFILMENT, df.into_view())?;
+            ctx.register_table(name, df.into_view())?;
         }
     }
     Ok(())

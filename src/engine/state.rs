@@ -1,7 +1,9 @@
-//! The order-line state: what every KPI about order lines needs, kept per line so a
-//! nightly run reads the night's lines, not the lake's history.
+//! The kept state: what the KPIs about order lines and exceptions need, kept per
+//! entity by every ingest so a nightly run reads the night's changes, not the lake's
+//! history. Two tables, one generic upkeep ([`Kind`]): the order-line state (below)
+//! and the exception state (at the end).
 //!
-//! # What it holds
+//! # What the order-line state holds
 //!
 //! `_state/order_lines` is a Delta table with one row per order line ever named by an
 //! `order_lines` version or a shipment (key `order_id`, `line_id`). A row is the line's
@@ -53,6 +55,27 @@
 //! A lake without the table (built before it existed) gets it whole at its next ingest;
 //! `opintel lake rebuild-state` recomputes it from the event tables at any time.
 //! Readers fall back to the raw tables when the table does not exist.
+//!
+//! # The exception state: states valid from, valid to
+//!
+//! `_state/exceptions` holds one row per exception **event**: the state the exception
+//! was in from that event (`valid_from`, the event's time) until its next event in
+//! (`event_at`, `_ingest_seq`) order (`valid_to`; NULL for the current state), with the
+//! event's attributes and sequence number, the exception's `opened_at` (its first
+//! event) and `first_date`. As of any date D the `exception_state` view is exactly the
+//! rows with `valid_from` ≤ end(D) < `valid_to`: the latest event at or before end(D),
+//! ties to the later ingested row (two events at one instant give the earlier a state
+//! valid for no instant), with the first event's time. No exception is ever recomputed
+//! from raw events at read time, whatever D is.
+//!
+//! The table is partitioned by the month of `valid_to` (9999-12-01 for current states),
+//! so a reader as of D skips every state that ended before D's month: the night's run
+//! reads the current states and this month's, not a year of events.
+//!
+//! An ingest recomputes the exceptions its staged events name, from their old state
+//! rows (one per event already in the lake: together they are its events) plus the
+//! staged events, and rewrites the months those rows lived in and now live in (always
+//! the current-state partition). A whole build reads `exception_events`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -70,7 +93,10 @@ use futures::StreamExt;
 use super::lake_table::{LakeFile, LakeTable};
 use crate::contract::{INGEST_SEQ, PARTITION_COLUMN, SOURCE_FILE};
 use crate::error::{Error, Result, io_at};
-use crate::lake::{Lake, ORDER_LINE_STATE, RemovedFile, Snapshot, Txn, order_line_state_schema};
+use crate::lake::{
+    EXCEPTION_STATE, EXCEPTION_STATE_ATTRIBUTES, Lake, ORDER_LINE_STATE, RemovedFile, Snapshot,
+    Txn, exception_state_schema, order_line_state_schema,
+};
 
 /// The name the state is registered under in a session.
 pub const STATE_TABLE: &str = "order_line_state";
@@ -83,11 +109,16 @@ pub const UNSETTLED_CURRENT: &str = "_order_lines_unsettled";
 const UNSETTLED_KEYS: &str =
     "SELECT order_id, line_id FROM order_line_state WHERE changed_at > $window_end";
 
-/// The smallest `first_date` of the lines changed after `params`' as-of instant; None
-/// when every line is settled by then (the state serves every line).
+/// The name the exception state is registered under in a session.
+pub const EXCEPTION_STATE_TABLE: &str = "exception_state_kept";
+
+/// The smallest `first_date` of the entities of state table `table` changed after
+/// `params`' as-of instant; None when every one is settled by then (the state serves
+/// them all).
 pub async fn unsettled_from(
     ctx: &SessionContext,
     params: &super::Params,
+    table: &str,
 ) -> Result<Option<NaiveDate>> {
     // Always on this machine, never on a cluster: binding views happens outside the
     // watched query phases, and a small scan of one table does not need executors.
@@ -95,9 +126,11 @@ pub async fn unsettled_from(
         datafusion::prelude::SessionConfig::new(),
         ctx.runtime_env(),
     );
-    local.register_table(STATE_TABLE, ctx.table_provider(STATE_TABLE).await?)?;
+    local.register_table(table, ctx.table_provider(table).await?)?;
     let batches = local
-        .sql("SELECT min(first_date) FROM order_line_state WHERE changed_at > $window_end")
+        .sql(&format!(
+            "SELECT min(first_date) FROM {table} WHERE changed_at > $window_end"
+        ))
         .await?
         .with_param_values(params.values())?
         .collect()
@@ -106,6 +139,50 @@ pub async fn unsettled_from(
         let d = b.column(0).as_primitive::<Date32Type>();
         d.is_valid(0).then(|| super::date_of_days(d.value(0)))
     }))
+}
+
+/// `exception_state` from the kept state: of each exception, the state whose
+/// validity spans the as-of instant (`valid_from` ≤ end(D) < `valid_to`). The states
+/// that ended before the as-of date's month are not read.
+pub fn exception_state_sql() -> String {
+    format!(
+        "SELECT exception_id, opened_at, valid_from AS latest_at, {attrs}
+         FROM {EXCEPTION_STATE_TABLE}
+         WHERE valid_from <= $window_end
+           AND (valid_to IS NULL OR valid_to > $window_end)
+           AND {PARTITION_COLUMN} >= CAST(date_trunc('month', $partition_max) AS DATE)",
+        attrs = EXCEPTION_STATE_ATTRIBUTES.join(", ")
+    )
+}
+
+/// `view` with its one `FROM <table>` reading `instead` (a parenthesised relation
+/// aliased as the table); an error naming `file` when it does not read `table` exactly
+/// once (the rewrite would be ambiguous).
+fn read_instead(view: &str, file: &str, table: &str, instead: &str) -> Result<String> {
+    let from = format!("FROM {table}");
+    let ends_word = |i: usize| {
+        view[i + from.len()..]
+            .chars()
+            .next()
+            .is_none_or(|c| !(c.is_alphanumeric() || c == '_'))
+    };
+    let hits: Vec<usize> = view
+        .match_indices(&from)
+        .map(|(i, _)| i)
+        .filter(|&i| ends_word(i))
+        .collect();
+    if hits.len() != 1 {
+        return Err(Error::Lake {
+            path: file.into(),
+            message: format!("the view must read `{from}` once"),
+        });
+    }
+    let i = hits[0];
+    Ok(format!(
+        "{}FROM {instead}{}",
+        &view[..i],
+        &view[i + from.len()..]
+    ))
 }
 
 /// `order_lines_current` from the state: the settled lines' final versions, and (when
@@ -171,153 +248,230 @@ pub fn fulfilment_sql(view: &str, unsettled: bool) -> Result<String> {
     if !unsettled {
         return Ok(settled);
     }
-    let lines = "FROM order_lines_current";
-    let ships = "FROM shipments";
-    if view.matches(lines).count() != 1 || view.matches(ships).count() != 1 {
-        return Err(Error::Lake {
-            path: "queries/views/order_line_fulfilment.sql".into(),
-            message: format!("the view must read `{lines}` and `{ships}` once each"),
-        });
-    }
-    let raw = view
-        .replacen(lines, &format!("FROM {UNSETTLED_CURRENT}"), 1)
-        .replacen(
-            ships,
-            &format!(
-                "FROM (SELECT sh.* FROM shipments sh
-                   JOIN ({UNSETTLED_KEYS}) k
-                     ON k.order_id = sh.order_id AND k.line_id = sh.line_id
-                   WHERE sh.{PARTITION_COLUMN} >= $unsettled_from) shipments"
-            ),
-            1,
-        );
+    let file = "queries/views/order_line_fulfilment.sql";
+    let raw = read_instead(
+        view,
+        file,
+        "order_lines_current",
+        &format!("{UNSETTLED_CURRENT} order_lines_current"),
+    )?;
+    let raw = read_instead(
+        &raw,
+        file,
+        "shipments",
+        &format!(
+            "(SELECT sh.* FROM shipments sh
+               JOIN ({UNSETTLED_KEYS}) k
+                 ON k.order_id = sh.order_id AND k.line_id = sh.line_id
+               WHERE sh.{PARTITION_COLUMN} >= $unsettled_from) shipments"
+        ),
+    )?;
     Ok(format!(
         "{settled}\nUNION ALL\nSELECT * FROM (\n{raw}\n) unsettled"
     ))
 }
 
-/// What an ingest did to the state.
+/// One kind of kept state: a Delta table of one row per entity (an order line, an
+/// exception), derived from some event tables, kept by every ingest.
+#[derive(Debug)]
+pub struct Kind {
+    /// The lake folder.
+    pub rel: &'static str,
+    /// The name a session registers it under.
+    pub table: &'static str,
+    /// What one row is, for messages ("lines").
+    pub unit: &'static str,
+    /// The event tables it derives from, each with the relation name [`Kind::sql`]
+    /// reads it as.
+    sources: &'static [(&'static str, &'static str)],
+    /// The entity's key columns (in every source).
+    key: &'static [&'static str],
+    schema: fn() -> SchemaRef,
+    /// The state rows (file columns, then `event_date`: the month of `first_date`) of
+    /// every entity in the source relations.
+    sql: fn() -> String,
+    /// When the state holds every source row of its entities (a kind of one source):
+    /// that source relation for an ingest's update, as SQL over the `old_state` rows
+    /// of the `touched` entities plus the staged rows, instead of the lake's events.
+    from_state: Option<fn() -> String>,
+}
+
+impl Kind {
+    /// The state file's columns (its partition column, `event_date`, apart).
+    pub fn schema(&self) -> SchemaRef {
+        (self.schema)()
+    }
+}
+
+/// The order-line state (module doc).
+pub const ORDER_LINES: Kind = Kind {
+    rel: ORDER_LINE_STATE,
+    table: STATE_TABLE,
+    unit: "lines",
+    sources: &[("order_lines", "versions"), ("shipments", "ships")],
+    key: &["order_id", "line_id"],
+    schema: order_line_state_schema,
+    sql: order_line_sql,
+    from_state: None,
+};
+
+/// The exception state: every state each exception was in, valid from one of its
+/// events until its next (see `exception_state_schema`).
+pub const EXCEPTIONS: Kind = Kind {
+    rel: EXCEPTION_STATE,
+    table: EXCEPTION_STATE_TABLE,
+    unit: "exception states",
+    sources: &[("exception_events", "events")],
+    key: &["exception_id"],
+    schema: exception_state_schema,
+    sql: exception_sql,
+    from_state: Some(exception_events_from_state),
+};
+
+/// Every kind of state, in the order an ingest keeps them.
+pub const KINDS: [&Kind; 2] = [&ORDER_LINES, &EXCEPTIONS];
+
+/// What an ingest did to one state table.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StateChange {
     /// The state was computed whole (it did not exist, or a rebuild).
     pub rebuilt: bool,
-    /// Order lines the transaction touched (all lines for a rebuild).
+    /// Entities the transaction touched (all of them for a rebuild).
     pub lines: u64,
     /// Month partitions written.
     pub partitions: usize,
-    /// Rows written (touched lines and the untouched lines of their months).
+    /// Rows written (touched entities and the untouched ones of their months).
     pub rows_written: u64,
 }
 
-/// Keep the state in step with the rows `txn` adds (see the module doc). Nothing to
-/// do when the transaction adds no order line or shipment and the state exists.
-pub fn maintain(lake: &Lake, txn: &Txn) -> Result<Option<StateChange>> {
-    let staged_lines = txn.staged_under("order_lines");
-    let staged_ships = txn.staged_under("shipments");
-    let state = lake.snapshot(ORDER_LINE_STATE, None)?;
-    let lines = lake.snapshot("order_lines", None)?;
-    let ships = lake.snapshot("shipments", None)?;
+/// Keep every state table in step with the rows `txn` adds (see the module doc).
+/// Returns what changed, per kind; a kind whose sources the transaction does not
+/// touch (and which exists) is left alone.
+pub fn maintain(lake: &Lake, txn: &Txn) -> Result<Vec<(&'static Kind, StateChange)>> {
+    let mut out = Vec::new();
+    for kind in KINDS {
+        if let Some(change) = maintain_one(lake, txn, kind)? {
+            out.push((kind, change));
+        }
+    }
+    Ok(out)
+}
+
+fn maintain_one(lake: &Lake, txn: &Txn, kind: &'static Kind) -> Result<Option<StateChange>> {
+    let state = lake.snapshot(kind.rel, None)?;
     let missing = state.version.is_none();
-    if staged_lines.is_empty()
-        && staged_ships.is_empty()
-        && (!missing || (lines.files.is_empty() && ships.files.is_empty()))
-    {
+    let mut staged_any = false;
+    let mut lake_any = false;
+    let mut sources = Sources::default();
+    for (table, view) in kind.sources {
+        let staged = txn.staged_under(table);
+        staged_any |= !staged.is_empty();
+        let snap = lake.snapshot(table, None)?;
+        lake_any |= !snap.files.is_empty();
+        sources
+            .lake
+            .push((view, super::lake_files(lake, table, &snap)?));
+        sources.new.push((view, staged_files(txn, &staged)?));
+    }
+    if !staged_any && (!missing || !lake_any) {
         return Ok(None);
     }
-    let staged = |rels: &[String]| -> Result<Vec<LakeFile>> {
-        rels.iter()
-            .map(|rel| {
-                let path = txn.stage_path(rel);
-                let size = std::fs::metadata(&path).map_err(io_at(&path))?.len();
-                let abs = std::path::absolute(&path).map_err(io_at(&path))?;
-                let object = object_store::path::Path::from_absolute_path(&abs)
-                    .map_err(|e| Error::input(&abs, e.to_string()))?;
-                let rows = {
-                    use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
-                    let f = std::fs::File::open(&path).map_err(io_at(&path))?;
-                    SerializedFileReader::new(f)?
-                        .metadata()
-                        .file_metadata()
-                        .num_rows() as usize
-                };
-                Ok(LakeFile {
-                    path: object.to_string(),
-                    size,
-                    date: date_of(rel).map(super::days),
-                    rows: Some(rows),
-                })
-            })
-            .collect()
-    };
-    let sources = Sources {
-        lines: super::lake_files(lake, "order_lines", &lines)?,
-        ships: super::lake_files(lake, "shipments", &ships)?,
-        state: super::lake_files(lake, ORDER_LINE_STATE, &state)?,
-        new_lines: staged(&staged_lines)?,
-        new_ships: staged(&staged_ships)?,
-    };
+    sources.state = super::lake_files(lake, kind.rel, &state)?;
     let rows = sources.rows();
     let engine = super::Engine::new(&super::EngineOptions::default())?;
     let ctx = engine.ctx().clone();
     let change = engine.block_on(async move {
-        register(&ctx, lake, sources).await?;
+        register(&ctx, lake, kind, sources).await?;
         if missing {
-            write_all(&ctx, txn, rows).await
+            write_all(&ctx, txn, kind, rows).await
         } else {
-            update(&ctx, txn, &state).await
+            update(&ctx, txn, kind, &state).await
         }
     })?;
     Ok(Some(change))
 }
 
-/// Recompute the whole state from the event tables in `txn` (`opintel lake
-/// rebuild-state`): every current state file is removed, every month written anew.
-pub fn rebuild(lake: &Lake, txn: &Txn) -> Result<StateChange> {
-    let state = lake.snapshot(ORDER_LINE_STATE, None)?;
-    let lines = lake.snapshot("order_lines", None)?;
-    let ships = lake.snapshot("shipments", None)?;
-    let sources = Sources {
-        lines: super::lake_files(lake, "order_lines", &lines)?,
-        ships: super::lake_files(lake, "shipments", &ships)?,
-        state: Vec::new(),
-        new_lines: Vec::new(),
-        new_ships: Vec::new(),
-    };
-    for f in &state.files {
-        txn.remove_from_table(ORDER_LINE_STATE, removed(f));
-    }
-    let rows = sources.rows();
-    let engine = super::Engine::new(&super::EngineOptions::default())?;
-    let ctx = engine.ctx().clone();
-    engine.block_on(async move {
-        register(&ctx, lake, sources).await?;
-        write_all(&ctx, txn, rows).await
-    })
+/// The staged files `rels` of a transaction, as DataFusion reads them.
+fn staged_files(txn: &Txn, rels: &[String]) -> Result<Vec<LakeFile>> {
+    rels.iter()
+        .map(|rel| {
+            let path = txn.stage_path(rel);
+            let size = std::fs::metadata(&path).map_err(io_at(&path))?.len();
+            let abs = std::path::absolute(&path).map_err(io_at(&path))?;
+            let object = object_store::path::Path::from_absolute_path(&abs)
+                .map_err(|e| Error::input(&abs, e.to_string()))?;
+            let rows = {
+                use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+                let f = std::fs::File::open(&path).map_err(io_at(&path))?;
+                SerializedFileReader::new(f)?
+                    .metadata()
+                    .file_metadata()
+                    .num_rows() as usize
+            };
+            Ok(LakeFile {
+                path: object.to_string(),
+                size,
+                date: date_of(rel).map(super::days),
+                rows: Some(rows),
+            })
+        })
+        .collect()
 }
 
+/// Recompute every state table from the event tables in `txn` (`opintel lake
+/// rebuild-state`): every current state file is removed, every month written anew.
+pub fn rebuild(lake: &Lake, txn: &Txn) -> Result<Vec<(&'static Kind, StateChange)>> {
+    let mut out = Vec::new();
+    for kind in KINDS {
+        let state = lake.snapshot(kind.rel, None)?;
+        let mut sources = Sources::default();
+        for (table, view) in kind.sources {
+            let snap = lake.snapshot(table, None)?;
+            sources
+                .lake
+                .push((view, super::lake_files(lake, table, &snap)?));
+            sources.new.push((view, Vec::new()));
+        }
+        for f in &state.files {
+            txn.remove_from_table(kind.rel, removed(f));
+        }
+        let rows = sources.rows();
+        let engine = super::Engine::new(&super::EngineOptions::default())?;
+        let ctx = engine.ctx().clone();
+        let change = engine.block_on(async move {
+            register(&ctx, lake, kind, sources).await?;
+            write_all(&ctx, txn, kind, rows).await
+        })?;
+        out.push((kind, change));
+    }
+    Ok(out)
+}
+
+#[derive(Default)]
 struct Sources {
-    lines: Vec<LakeFile>,
-    ships: Vec<LakeFile>,
+    /// Per source relation: the lake's files.
+    lake: Vec<(&'static str, Vec<LakeFile>)>,
+    /// Per source relation: this transaction's staged files.
+    new: Vec<(&'static str, Vec<LakeFile>)>,
+    /// The state's current files.
     state: Vec<LakeFile>,
-    new_lines: Vec<LakeFile>,
-    new_ships: Vec<LakeFile>,
 }
 
 impl Sources {
-    /// Order-line versions plus shipments to read (a file without a row count counts
-    /// one row per 32 bytes).
+    /// Source rows to read (a file without a row count counts one row per 32 bytes).
     fn rows(&self) -> u64 {
-        [&self.lines, &self.ships, &self.new_lines, &self.new_ships]
+        self.lake
             .iter()
-            .flat_map(|files| files.iter())
+            .chain(&self.new)
+            .flat_map(|(_, files)| files.iter())
             .map(|f| f.rows.map_or(f.size / 32, |r| r as u64))
             .sum()
     }
 }
 
-/// `lake_lines`, `lake_ships`, `old_state` (the lake's) and `new_lines`, `new_ships`
-/// (this transaction's staged files, on the local disk).
-async fn register(ctx: &SessionContext, lake: &Lake, s: Sources) -> Result<()> {
+/// `lake_<relation>` (the lake's rows of each source), `new_<relation>` (this
+/// transaction's staged files, on the local disk) and `old_state` (the lake's).
+async fn register(ctx: &SessionContext, lake: &Lake, kind: &Kind, s: Sources) -> Result<()> {
     let loc = lake.location();
     let store_url = loc.store_url();
     if !loc.is_local() {
@@ -329,32 +483,40 @@ async fn register(ctx: &SessionContext, lake: &Lake, s: Sources) -> Result<()> {
         store_url.host_str().unwrap_or("")
     ))?;
     let local = ObjectStoreUrl::local_filesystem();
-    let spec = |name: &str| {
-        crate::contract::table(name).ok_or_else(|| Error::Lake {
-            path: name.into(),
-            message: "not a table of the contract".into(),
-        })
+    let schema_of = |view: &str| -> Result<SchemaRef> {
+        let table = kind
+            .sources
+            .iter()
+            .find(|(_, v)| *v == view)
+            .map(|(t, _)| *t)
+            .unwrap_or(view);
+        crate::contract::table(table)
+            .map(|t| t.lake_schema())
+            .ok_or_else(|| Error::Lake {
+                path: table.into(),
+                message: "not a table of the contract".into(),
+            })
     };
-    let lines = spec("order_lines")?.lake_schema();
-    let ships = spec("shipments")?.lake_schema();
-    let tables: [(&str, SchemaRef, &ObjectStoreUrl, Vec<LakeFile>); 5] = [
-        ("lake_lines", Arc::clone(&lines), &lake_url, s.lines),
-        ("lake_ships", Arc::clone(&ships), &lake_url, s.ships),
-        ("old_state", order_line_state_schema(), &lake_url, s.state),
-        ("new_lines", lines, &local, s.new_lines),
-        ("new_ships", ships, &local, s.new_ships),
-    ];
+    let mut tables: Vec<(String, SchemaRef, &ObjectStoreUrl, Vec<LakeFile>)> =
+        vec![("old_state".into(), (kind.schema)(), &lake_url, s.state)];
+    for (view, files) in s.lake {
+        tables.push((format!("lake_{view}"), schema_of(view)?, &lake_url, files));
+    }
+    for (view, files) in s.new {
+        tables.push((format!("new_{view}"), schema_of(view)?, &local, files));
+    }
     for (name, schema, url, files) in tables {
         ctx.register_table(name, Arc::new(LakeTable::new(schema, url.clone(), files)))?;
     }
     Ok(())
 }
 
-/// The state of every line in the lake plus the staged rows.
-async fn write_all(ctx: &SessionContext, txn: &Txn, rows: u64) -> Result<StateChange> {
-    // A line's rows all share its order_id: computing the lines of one group of
-    // order ids at a time is exact, and bounds memory by the group, not the lake (all
-    // at once took 10 GiB for 14 M lines). Each pass reads the tables again.
+/// The state of every entity in the lake plus the staged rows.
+async fn write_all(ctx: &SessionContext, txn: &Txn, kind: &Kind, rows: u64) -> Result<StateChange> {
+    // An entity's rows all share its first key column: computing the entities of one
+    // group of its values at a time is exact, and bounds memory by the group, not the
+    // lake (all at once took 10 GiB for 14 M order lines). Each pass reads the tables
+    // again.
     let per_pass = std::env::var("OPINTEL_STATE_PASS_ROWS")
         .ok()
         .and_then(|v| v.parse::<u64>().ok())
@@ -366,13 +528,13 @@ async fn write_all(ctx: &SessionContext, txn: &Txn, rows: u64) -> Result<StateCh
         let only = if passes == 1 {
             "TRUE".to_string()
         } else {
-            format!("{BUCKET} % {passes} = {pass}")
+            format!("{} % {passes} = {pass}", bucket(kind.key[0]))
         };
-        register_inputs(ctx, "", &only, &only).await?;
+        register_inputs(ctx, kind, "", &only, &only).await?;
         // The plan binds the views as they are now.
-        plans.push(ctx.sql(&state_sql("versions", "ships")).await?);
+        plans.push(ctx.sql(&(kind.sql)()).await?);
     }
-    let (partitions, rows) = write_months(plans, txn).await?;
+    let (partitions, rows) = write_months(plans, txn, kind).await?;
     Ok(StateChange {
         rebuilt: true,
         lines: rows,
@@ -381,43 +543,72 @@ async fn write_all(ctx: &SessionContext, txn: &Txn, rows: u64) -> Result<StateCh
     })
 }
 
-/// Rows (order-line versions plus shipments) one pass of a whole build reads
-/// (environment `OPINTEL_STATE_PASS_ROWS` overrides it: fewer rows, less memory, more
-/// passes over the tables).
+/// Source rows one pass of a whole build reads (environment
+/// `OPINTEL_STATE_PASS_ROWS` overrides it: fewer rows, less memory, more passes over
+/// the tables).
 const PASS_ROWS: u64 = 3_000_000;
 
-/// A group number of an order id, cheap and spread over the last two characters
-/// (ids usually end in digits): only its being a function of `order_id` matters for
-/// exactness; the spread only evens the passes.
-const BUCKET: &str = "(ascii(right(order_id, 1)) + 31 * ascii(right(order_id, 2)) \
-                      + 7 * character_length(order_id))";
+/// A group number of key value `column` (of `v`, a source row), cheap and spread
+/// over its last two characters (ids usually end in digits): only its being a function
+/// of the key matters for exactness; the spread only evens the passes.
+fn bucket(column: &str) -> String {
+    format!(
+        "(ascii(right({column}, 1)) + 31 * ascii(right({column}, 2)) \
+         + 7 * character_length({column}))"
+    )
+}
 
-/// The state of the lines the staged rows touch, and the months they live in.
-async fn update(ctx: &SessionContext, txn: &Txn, state: &Snapshot) -> Result<StateChange> {
-    // 1. The touched lines.
+/// `a.k1 = b.k1 AND a.k2 = b.k2 …` over `kind`'s key.
+fn key_join(kind: &Kind, a: &str, b: &str) -> String {
+    kind.key
+        .iter()
+        .map(|c| format!("{a}.{c} = {b}.{c}"))
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
+/// The state of the entities the staged rows touch, and the months they live in.
+async fn update(
+    ctx: &SessionContext,
+    txn: &Txn,
+    kind: &Kind,
+    state: &Snapshot,
+) -> Result<StateChange> {
+    let key = kind.key.join(", ");
+    // 1. The touched entities.
+    let staged_keys = kind
+        .sources
+        .iter()
+        .map(|(_, view)| format!("SELECT {key} FROM new_{view}"))
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
     let keys = ctx
-        .sql(
-            "SELECT DISTINCT order_id, line_id FROM (
-                 SELECT order_id, line_id FROM new_lines
-                 UNION ALL
-                 SELECT order_id, line_id FROM new_ships)",
-        )
+        .sql(&format!("SELECT DISTINCT {key} FROM ({staged_keys})"))
         .await?;
     let schema = Arc::clone(keys.schema().inner());
     let keys = keys.collect().await?;
     let lines: u64 = keys.iter().map(|b| b.num_rows() as u64).sum();
     ctx.register_table("touched", Arc::new(MemTable::try_new(schema, vec![keys])?))?;
     // 2. Where their old rows live and how far back their rows go.
+    let staged_first = kind
+        .sources
+        .iter()
+        .map(|(_, view)| {
+            format!(
+                "SELECT CAST(NULL AS DATE) AS part, min({PARTITION_COLUMN}) AS first FROM new_{view}"
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
     let old = ctx
         .sql(&format!(
             "SELECT s.{PARTITION_COLUMN} AS part, min(s.first_date) AS first
              FROM old_state s
-             JOIN touched k ON k.order_id = s.order_id AND k.line_id = s.line_id
+             JOIN touched k ON {on}
              GROUP BY s.{PARTITION_COLUMN}
              UNION ALL
-             SELECT CAST(NULL AS DATE) AS part, min({PARTITION_COLUMN}) AS first FROM new_lines
-             UNION ALL
-             SELECT CAST(NULL AS DATE) AS part, min({PARTITION_COLUMN}) AS first FROM new_ships"
+             {staged_first}",
+            on = key_join(kind, "k", "s"),
         ))
         .await?
         .collect()
@@ -441,15 +632,26 @@ async fn update(ctx: &SessionContext, txn: &Txn, state: &Snapshot) -> Result<Sta
         Some(d) => format!("v.{PARTITION_COLUMN} >= DATE '{}'", super::date_of_days(d)),
         None => "FALSE".to_string(),
     };
-    // 3. Their new state: their rows in the lake from `from` on, and the staged rows.
-    register_inputs(
-        ctx,
-        "JOIN touched k ON k.order_id = v.order_id AND k.line_id = v.line_id",
-        &since,
-        "TRUE",
-    )
-    .await?;
-    let fresh = ctx.sql(&state_sql("versions", "ships")).await?;
+    // 3. Their new state: their rows in the lake from `from` on (or in the state,
+    //    when it holds them all), and the staged rows.
+    match kind.from_state {
+        Some(sql) => {
+            for (_, view) in kind.sources {
+                register_view(ctx, view, &sql()).await?;
+            }
+        }
+        None => {
+            register_inputs(
+                ctx,
+                kind,
+                &format!("JOIN touched k ON {}", key_join(kind, "k", "v")),
+                &since,
+                "TRUE",
+            )
+            .await?
+        }
+    }
+    let fresh = ctx.sql(&(kind.sql)()).await?;
     let schema = Arc::clone(fresh.schema().inner());
     let fresh = fresh.collect().await?;
     for b in &fresh {
@@ -470,21 +672,21 @@ async fn update(ctx: &SessionContext, txn: &Txn, state: &Snapshot) -> Result<Sta
         .map(|d| format!("DATE '{}'", super::date_of_days(*d)))
         .collect::<Vec<_>>()
         .join(", ");
-    let columns = column_list();
+    let columns = column_list(kind);
     let df = ctx
         .sql(&format!(
             "SELECT {columns}, s.{PARTITION_COLUMN} FROM old_state s
              WHERE s.{PARTITION_COLUMN} IN ({list})
-               AND NOT EXISTS (SELECT 1 FROM touched k
-                               WHERE k.order_id = s.order_id AND k.line_id = s.line_id)
+               AND NOT EXISTS (SELECT 1 FROM touched k WHERE {on})
              UNION ALL
-             SELECT {columns}, {PARTITION_COLUMN} FROM fresh"
+             SELECT {columns}, {PARTITION_COLUMN} FROM fresh",
+            on = key_join(kind, "k", "s"),
         ))
         .await?;
-    let (partitions, rows) = write_months(vec![df], txn).await?;
+    let (partitions, rows) = write_months(vec![df], txn, kind).await?;
     for f in &state.files {
         if f.date.is_some_and(|d| months.contains(&super::days(d))) {
-            txn.remove_from_table(ORDER_LINE_STATE, removed(f));
+            txn.remove_from_table(kind.rel, removed(f));
         }
     }
     Ok(StateChange {
@@ -503,26 +705,24 @@ fn removed(f: &crate::lake::SnapshotFile) -> RemovedFile {
     }
 }
 
-/// Register `versions` and `ships`, what [`state_sql`] reads: the lake's rows of
-/// each table (`lake_join` and `lake_where` over it as `v`) and the staged rows
-/// `new_where` keeps.
+/// Register each source relation [`Kind::sql`] reads: the lake's rows of its table
+/// (`lake_join` and `lake_where` over it as `v`) and the staged rows `new_where`
+/// keeps.
 async fn register_inputs(
     ctx: &SessionContext,
+    kind: &Kind,
     lake_join: &str,
     lake_where: &str,
     new_where: &str,
 ) -> Result<()> {
-    for (view, lake_table, new_table) in [
-        ("versions", "lake_lines", "new_lines"),
-        ("ships", "lake_ships", "new_ships"),
-    ] {
+    for (_, view) in kind.sources {
         register_view(
             ctx,
             view,
             &format!(
-                "SELECT v.* FROM {lake_table} v {lake_join} WHERE {lake_where}
+                "SELECT v.* FROM lake_{view} v {lake_join} WHERE {lake_where}
                  UNION ALL
-                 SELECT * FROM {new_table} WHERE {new_where}"
+                 SELECT * FROM new_{view} WHERE {new_where}"
             ),
         )
         .await?;
@@ -538,13 +738,76 @@ async fn register_view(ctx: &SessionContext, name: &str, sql: &str) -> Result<()
 }
 
 /// The state file's columns, comma-separated (the partition column is apart).
-fn column_list() -> String {
-    order_line_state_schema()
+fn column_list(kind: &Kind) -> String {
+    (kind.schema)()
         .fields()
         .iter()
         .map(|f| f.name().clone())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The latest row by (`time`, `_ingest_seq`) as one number: `time` in µs × 2⁶³ +
+/// `_ingest_seq`, whose `max` modulo 2⁶³ is the winner's sequence number (see
+/// `current_view_sql`).
+fn latest_seq(time: &str) -> String {
+    format!(
+        "CAST(max(CAST(CAST({time} AS BIGINT) AS DECIMAL(38, 0)) * {two63}
+                  + CAST({INGEST_SEQ} AS DECIMAL(38, 0))) % {two63} AS BIGINT)",
+        two63 = "CAST(9223372036854775808 AS DECIMAL(38, 0))",
+    )
+}
+
+/// Exception state rows of every exception in relation `events`: one per event, valid
+/// from it until the exception's next event in (`event_at`, `_ingest_seq`) order.
+/// Of two events at the same instant the later ingested one follows: the earlier's
+/// state is valid for no instant, as the `exception_state` view's tie rule says.
+fn exception_sql() -> String {
+    let attrs = EXCEPTION_STATE_ATTRIBUTES.join(", ");
+    format!(
+        "WITH ordered AS (
+             SELECT exception_id, event_at, {INGEST_SEQ}, {attrs},
+                    min(event_at) OVER (PARTITION BY exception_id) AS opened_at,
+                    min({part}) OVER (PARTITION BY exception_id) AS first_date,
+                    lead(event_at) OVER (PARTITION BY exception_id
+                                         ORDER BY event_at, {INGEST_SEQ}) AS valid_to
+             FROM events
+         )
+         SELECT exception_id, opened_at, event_at AS valid_from, valid_to, {attrs},
+                {INGEST_SEQ} AS event_seq, first_date,
+                coalesce(CAST(date_trunc('month', valid_to) AS DATE),
+                         DATE '9999-12-01') AS {part}
+         FROM ordered",
+        part = PARTITION_COLUMN,
+    )
+}
+
+/// The `events` relation of the touched exceptions for an ingest's update: their
+/// events back from their states (one state per event: its time, sequence number and
+/// attributes; every event given the exception's first date, which is all
+/// [`exception_sql`] takes of the dates), and the staged events.
+fn exception_events_from_state() -> String {
+    let attrs = EXCEPTION_STATE_ATTRIBUTES.join(", ");
+    let s_attrs = EXCEPTION_STATE_ATTRIBUTES
+        .iter()
+        .map(|a| format!("s.{a}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "SELECT s.exception_id, s.valid_from AS event_at, s.event_seq AS {INGEST_SEQ},
+                {s_attrs}, s.first_date AS {PARTITION_COLUMN}
+         FROM old_state s
+         JOIN touched k ON k.exception_id = s.exception_id
+         UNION ALL
+         SELECT exception_id, event_at, {INGEST_SEQ}, {attrs}, {PARTITION_COLUMN}
+         FROM new_events"
+    )
+}
+
+/// Order-line state rows of every line in relations `versions` (order-line
+/// versions) and `ships` (shipments).
+fn order_line_sql() -> String {
+    state_sql("versions", "ships")
 }
 
 /// State rows (the file columns, then `event_date`: the month of `first_date`) of
@@ -566,8 +829,7 @@ fn state_sql(versions: &str, ships: &str) -> String {
     let plain_own = own.join(", ");
     format!(
         "WITH w AS (
-             SELECT CAST(max(CAST(CAST(updated_at AS BIGINT) AS DECIMAL(38, 0)) * {two63}
-                             + CAST({seq} AS DECIMAL(38, 0))) % {two63} AS BIGINT) AS winner,
+             SELECT {winner} AS winner,
                     min({part}) AS first_version_date
              FROM {versions}
              GROUP BY order_id, line_id
@@ -623,7 +885,7 @@ fn state_sql(versions: &str, ships: &str) -> String {
                 least(first_version_date, first_shipment_date) AS first_date,
                 CAST(date_trunc('month', least(first_version_date, first_shipment_date)) AS DATE) AS {part}
          FROM j",
-        two63 = "CAST(9223372036854775808 AS DECIMAL(38, 0))",
+        winner = latest_seq("updated_at"),
         seq = INGEST_SEQ,
         src = SOURCE_FILE,
         part = PARTITION_COLUMN,
@@ -635,8 +897,9 @@ fn state_sql(versions: &str, ships: &str) -> String {
 async fn write_months(
     plans: Vec<datafusion::dataframe::DataFrame>,
     txn: &Txn,
+    kind: &Kind,
 ) -> Result<(usize, u64)> {
-    let schema = order_line_state_schema();
+    let schema = (kind.schema)();
     let mut writers: BTreeMap<i32, ArrowWriter<std::fs::File>> = BTreeMap::new();
     let mut rows = 0u64;
     for df in plans {
@@ -646,9 +909,9 @@ async fn write_months(
             let idx = batch.schema().index_of(PARTITION_COLUMN)?;
             let parts = batch.column(idx).as_primitive::<Date32Type>().clone();
             if parts.null_count() > 0 {
-                // Every line has a row with a date: a line without one would be lost.
+                // Every entity has a row with a date: one without would be lost.
                 return Err(Error::Lake {
-                    path: ORDER_LINE_STATE.into(),
+                    path: kind.rel.into(),
                     message: "a state row has no first date".into(),
                 });
             }
@@ -666,7 +929,8 @@ async fn write_months(
                     std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
                     std::collections::btree_map::Entry::Vacant(e) => {
                         let rel = format!(
-                            "{ORDER_LINE_STATE}/{PARTITION_COLUMN}={}/part-{:08}-0.parquet",
+                            "{}/{PARTITION_COLUMN}={}/part-{:08}-0.parquet",
+                            kind.rel,
                             super::date_of_days(m),
                             txn.id()
                         );

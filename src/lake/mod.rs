@@ -95,6 +95,57 @@ pub struct SourceRecord {
 /// `engine` computes it; see `engine::state`).
 pub const ORDER_LINE_STATE: &str = "_state/order_lines";
 
+/// Folder of the exception state: one row per exception, derived from
+/// `exception_events` and kept in step with it by every ingest (see `engine::state`).
+pub const EXCEPTION_STATE: &str = "_state/exceptions";
+
+/// The folders of the derived state tables.
+pub const STATE_FOLDERS: [&str; 2] = [ORDER_LINE_STATE, EXCEPTION_STATE];
+
+/// The exception state's file columns: one row per exception event, the state the
+/// exception was in from that event (`valid_from`) until its next one (`valid_to`,
+/// NULL for its current state), with the event's attributes and ingest sequence
+/// number, when the exception opened and the date of its first event. The partition
+/// column, `event_date`, is the first day of the month of `valid_to` (9999-12-01 for
+/// current states), so a reader as of a date skips every state that ended before
+/// that month.
+pub fn exception_state_schema() -> datafusion::arrow::datatypes::SchemaRef {
+    use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    let ts = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    let mut fields = vec![
+        Field::new("exception_id", DataType::Utf8, true),
+        Field::new("opened_at", ts.clone(), true),
+        Field::new("valid_from", ts.clone(), true),
+        Field::new("valid_to", ts, true),
+    ];
+    if let Some(t) = crate::contract::table("exception_events") {
+        fields.extend(
+            t.fields
+                .iter()
+                .filter(|f| EXCEPTION_STATE_ATTRIBUTES.contains(&f.name))
+                .map(|f| Field::new(f.name, f.ty.arrow(), true)),
+        );
+    }
+    fields.extend([
+        Field::new("event_seq", DataType::Int64, true),
+        Field::new("first_date", DataType::Date32, true),
+    ]);
+    std::sync::Arc::new(Schema::new(fields))
+}
+
+/// The attributes of an exception's latest event its state keeps (the columns of the
+/// `exception_state` view after `opened_at` and `latest_at`).
+pub const EXCEPTION_STATE_ATTRIBUTES: [&str; 8] = [
+    "status",
+    "exception_type",
+    "severity",
+    "owner",
+    "warehouse_id",
+    "location_id",
+    "sku",
+    "supplier_id",
+];
+
 /// The order-line state's file columns (its partition column, `event_date`, is the
 /// first day of the month of `first_date`). Every column is nullable: an order line
 /// only shipments name has no version columns.

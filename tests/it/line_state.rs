@@ -249,3 +249,229 @@ fn the_state_kept_by_nightly_ingests_equals_a_rebuild_and_the_raw_tables() {
         }
     }
 }
+
+const EXCEPTIONS_HEADER: &str = "event_id,exception_id,event_at,status,exception_type,severity,owner,warehouse_id,location_id,sku,supplier_id\n";
+
+/// Night `n`'s exception events: four exceptions open (`X<n>-<j>`); those of the
+/// night before are acknowledged (even j) or escalated (odd j); of two nights before,
+/// j = 0 is resolved, j = 1 cancelled, j = 2 moves on, j = 3 is left open for good.
+/// And the planted surprises of some nights.
+fn exception_night(n: i64) -> String {
+    let types = [
+        "short_receipt",
+        "over_receipt",
+        "bin_mismatch",
+        "short_receipt",
+    ];
+    let sev = ["low", "medium", "high", "critical"];
+    let mut out = String::from(EXCEPTIONS_HEADER);
+    let row =
+        |out: &mut String, id: &str, e: &str, when: String, status: &str, j: usize, owner: &str| {
+            let _ = writeln!(
+                out,
+                "{e},{id},{when},{status},{},{},{owner},WH{},L{j},SKU-{j},SUP{}",
+                types[j],
+                sev[j],
+                1 + j % 2,
+                j % 3
+            );
+        };
+    for j in 0..4usize {
+        row(
+            &mut out,
+            &format!("X{n}-{j}"),
+            &format!("xo{n}-{j}"),
+            at(n, 8 + j as i64),
+            "open",
+            j,
+            "inventory",
+        );
+        if n >= 1 {
+            let p = n - 1;
+            let (status, owner) = if j % 2 == 0 {
+                ("acknowledged", "inventory")
+            } else {
+                ("in_progress", "receiving")
+            };
+            row(
+                &mut out,
+                &format!("X{p}-{j}"),
+                &format!("xa{n}-{j}"),
+                at(n, 6 + j as i64),
+                status,
+                j,
+                owner,
+            );
+        }
+        if n >= 2 && j < 3 {
+            let p = n - 2;
+            let status = ["resolved", "cancelled", "in_progress"][j];
+            row(
+                &mut out,
+                &format!("X{p}-{j}"),
+                &format!("xr{n}-{j}"),
+                at(n, 13 + j as i64),
+                status,
+                j,
+                "quality",
+            );
+        }
+    }
+    match n {
+        // Two events of one exception at the same instant, in file order: the later
+        // row (resolved) is its state from then on.
+        5 => {
+            row(
+                &mut out,
+                "X3-2",
+                "tie-a",
+                at(5, 20),
+                "in_progress",
+                2,
+                "tie",
+            );
+            row(&mut out, "X3-2", "tie-b", at(5, 20), "resolved", 2, "tie");
+        }
+        // Late: an event of X1-2 dated night 3 (between its states), and one of X1-3
+        // dated before it opened (it opens earlier, and its first date moves back).
+        9 => {
+            row(
+                &mut out,
+                "X1-2",
+                "late-mid",
+                at(3, 2),
+                "acknowledged",
+                2,
+                "late",
+            );
+            row(&mut out, "X1-3", "late-first", at(0, 1), "open", 3, "late");
+        }
+        // Night 8's events sent again (all duplicates), and a repeated row.
+        10 => {
+            let again = exception_night(8);
+            out.push_str(again.strip_prefix(EXCEPTIONS_HEADER).unwrap_or(&again));
+            for _ in 0..2 {
+                row(
+                    &mut out,
+                    "X9-0",
+                    "xrep",
+                    at(10, 22),
+                    "acknowledged",
+                    0,
+                    "again",
+                );
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+#[test]
+fn the_exception_state_kept_by_nightly_ingests_equals_a_rebuild_and_the_events() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    for n in 0..NIGHTS {
+        let inbox = dir.join(format!("night-{n}"));
+        std::fs::create_dir_all(&inbox).expect("mkdir");
+        std::fs::write(
+            inbox.join(format!("exception_events-{n}.csv")),
+            exception_night(n),
+        )
+        .expect("write");
+        let inbox = inbox.to_string_lossy().into_owned();
+        opintel_ok(dir, &["ingest", "--lake", "lake", &inbox]);
+    }
+    let q = |lake: &str, as_of: &str, q: &str| sql(dir, lake, as_of, &[q]);
+    // The planted rows landed; the re-sent night and the repeated row added nothing.
+    let opened = 4 * NIGHTS;
+    let moved_on = 4 * (NIGHTS - 1) + 3 * (NIGHTS - 2);
+    assert_eq!(
+        q(
+            "lake",
+            "2026-11-30",
+            "SELECT count(*) AS n FROM exception_events"
+        ),
+        format!("n\n{}\n", opened + moved_on + 2 + 2 + 1)
+    );
+
+    // 1. Kept == rebuilt (in one pass and in many), every column of every state.
+    let state = "SELECT * FROM exception_state_kept ORDER BY exception_id, valid_from, event_seq";
+    copy_dir(&dir.join("lake"), &dir.join("rebuilt"));
+    let out = opintel_ok(dir, &["lake", "rebuild-state", "--lake", "rebuilt"]);
+    let events = (opened + moved_on + 5) as usize;
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!("{events} exception states")),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let kept = q("lake", "2026-11-30", state);
+    assert_eq!(kept.lines().count(), events + 1, "{kept}");
+    assert_eq!(kept, q("rebuilt", "2026-11-30", state));
+    copy_dir(&dir.join("lake"), &dir.join("passes"));
+    opintel_env_ok(
+        dir,
+        &["lake", "rebuild-state", "--lake", "passes"],
+        &[("OPINTEL_STATE_PASS_ROWS", "40".to_string())],
+    );
+    assert_eq!(kept, q("passes", "2026-11-30", state));
+    // Hand-checked states: the tie's earlier row holds for no instant; X1-3 opened at
+    // its late first event, and its states live in October's partition and the
+    // current one.
+    assert_eq!(
+        q(
+            "lake",
+            "2026-11-30",
+            "SELECT status, CAST(valid_from = valid_to AS VARCHAR) AS empty FROM exception_state_kept \
+             WHERE exception_id = 'X3-2' AND owner = 'tie' ORDER BY event_seq"
+        ),
+        "status,empty\nin_progress,true\nresolved,\n"
+    );
+    assert_eq!(
+        q(
+            "lake",
+            "2026-11-30",
+            "SELECT DISTINCT CAST(opened_at AS VARCHAR) AS o, CAST(first_date AS VARCHAR) AS f, \
+             CAST(event_date AS VARCHAR) AS p FROM exception_state_kept \
+             WHERE exception_id = 'X1-3' ORDER BY p"
+        ),
+        "o,f,p\n2026-10-25T01:00:00Z,2026-10-25,2026-10-01\n2026-10-25T01:00:00Z,2026-10-25,9999-12-01\n"
+    );
+
+    // 2. Through the state == from the events alone, at old and new as-of dates.
+    copy_dir(&dir.join("lake"), &dir.join("raw"));
+    std::fs::remove_dir_all(dir.join("raw/_state")).expect("drop the state");
+    for as_of in [
+        "2026-10-25",
+        "2026-10-26",
+        "2026-10-28",
+        "2026-10-31",
+        "2026-11-01",
+        "2026-11-04",
+        "2026-11-08",
+        "2026-11-20",
+    ] {
+        let view = "SELECT * FROM exception_state ORDER BY exception_id";
+        let through_state = q("lake", as_of, view);
+        assert!(through_state.lines().count() > 1, "{as_of}");
+        assert_eq!(
+            through_state,
+            q("raw", as_of, view),
+            "exception_state as of {as_of}"
+        );
+        for k in [
+            "exception_aging",
+            "exception_backlog",
+            "exception_resolution",
+        ] {
+            let file = root().join("queries").join(format!("{k}.sql"));
+            let file = file.to_string_lossy().into_owned();
+            let args = ["--file", file.as_str()];
+            assert_eq!(
+                sorted(&sql(dir, "lake", as_of, &args)),
+                sorted(&sql(dir, "raw", as_of, &args)),
+                "{k} as of {as_of}"
+            );
+        }
+    }
+}

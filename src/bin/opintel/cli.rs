@@ -128,7 +128,7 @@ pub enum LakeCommand {
     Vacuum(VacuumArgs),
     /// Convert a lake of the older plain-Parquet layout into a Delta lake.
     Migrate(MigrateArgs),
-    /// Recompute the order-line state (kept by every ingest) from the event tables.
+    /// Recompute the state tables (order lines, exceptions; kept by every ingest) from the event tables.
     RebuildState(RebuildStateArgs),
 }
 

@@ -276,11 +276,18 @@ pub fn maintenance(what: &str, tables: &[opintel::app::lake::TableMaintenance]) 
     }
 }
 
-pub fn state_rebuilt(c: &opintel::engine::state::StateChange) {
-    println!(
-        "order-line state rebuilt: {} lines in {} month partitions",
-        c.rows_written, c.partitions
-    );
+pub fn state_rebuilt(
+    changes: &[(
+        &opintel::engine::state::Kind,
+        opintel::engine::state::StateChange,
+    )],
+) {
+    for (kind, c) in changes {
+        println!(
+            "{} rebuilt: {} {} in {} month partitions",
+            kind.rel, c.rows_written, kind.unit, c.partitions
+        );
+    }
 }
 
 pub fn migrated(tables: &[opintel::app::lake::Migrated], new: &Path) {
