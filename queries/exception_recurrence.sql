@@ -21,11 +21,20 @@
 -- Each exception's first event (by event_at, then _ingest_seq), found as the min() of
 -- one DECIMAL that orders like that pair and joined back: much cheaper than a
 -- first_value(… ORDER BY …) per column.
-WITH events AS (
-    SELECT exception_id, event_at, _ingest_seq, exception_type, location_id, sku, supplier_id, channel
-    FROM exception_events
-    WHERE event_at <= $window_end
-      AND event_date <= $partition_max
+WITH opened_in_window AS (
+    SELECT exception_id, opened_at
+    FROM exception_state
+    WHERE opened_at >= $window_start
+),
+-- Every event of an exception opened in the window is in the window: its first event
+-- is found among the window's partitions alone.
+events AS (
+    SELECT e.exception_id, e.event_at, e._ingest_seq, e.exception_type, e.location_id, e.sku, e.supplier_id, e.channel
+    FROM exception_events e
+    JOIN opened_in_window w ON w.exception_id = e.exception_id
+    WHERE e.event_at <= $window_end
+      AND e.event_date >= $partition_min
+      AND e.event_date <= $partition_max
 ),
 firsts AS (
     SELECT e.exception_id, f.opened_at, e.exception_type, e.location_id, e.sku, e.supplier_id, e.channel
@@ -47,7 +56,6 @@ opened AS (
     FROM firsts f
     LEFT JOIN locations_current l ON l.location_id = f.location_id
     LEFT JOIN items_current i ON i.sku = f.sku
-    WHERE f.opened_at >= $window_start
 ),
 -- One row per exception and dimension. (`opened` is referenced once: DataFusion
 -- inlines CTEs, so a UNION of four references would compute it four times.)

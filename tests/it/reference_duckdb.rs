@@ -51,7 +51,7 @@ fn reference_matches(dir: &Path, lake: &str, as_of: &str, out: &str, extra: &[&s
         ref_out.to_str().expect("p"),
         ours.to_str().expect("p"),
         "--names",
-        "order_flow,backorders,exception_resolution,count_variance_by_abc,inventory_position,receiving_to_available,return_to_stock,shipment_timeliness,exception_backlog",
+        "order_flow,backorders,exception_resolution,count_variance_by_abc,inventory_position,receiving_to_available,return_to_stock,shipment_timeliness,exception_backlog,exception_recurrence",
     ]);
     // The report's tiles (the current window's values) against the reference's,
     // computed from its own KPI tables.

@@ -134,6 +134,13 @@ KPIS = {
                     ("warehouse_id", STR), ("location_id", STR), ("sku", STR),
                     ("supplier_id", STR)],
     },
+    # Defined by its query file (queries/exception_recurrence.sql), not the contract.
+    "exception_recurrence": {
+        "key": ["dimension", "key", "exception_type"],
+        "columns": [("dimension", STR), ("key", STR), ("exception_type", STR),
+                    ("exceptions", INT), ("locations", INT), ("skus", INT),
+                    ("first_opened", TS), ("last_opened", TS), ("repeat_share", FLOAT)],
+    },
     # Not a contract table: the current-period tiles, one row per tile.
     "tiles_current": {
         "key": ["tile"],

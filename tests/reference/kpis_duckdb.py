@@ -22,6 +22,7 @@ credentials and endpoint in the AWS_* environment variables), and writes
     OUT/return_to_stock.parquet
     OUT/shipment_timeliness.parquet
     OUT/exception_backlog.parquet
+    OUT/exception_recurrence.parquet
 
 with the contract's column names and order. Types: dates DATE, counts BIGINT,
 units/values/rates/hours DOUBLE, strings VARCHAR.
@@ -152,6 +153,7 @@ OUTPUTS = {
     "return_to_stock": ["warehouse_id"],
     "shipment_timeliness": ["warehouse_id", "channel"],
     "exception_backlog": ["exception_id"],
+    "exception_recurrence": ["dimension", "key", "exception_type"],
 }
 
 # ---------------------------------------------------------------------------------------
@@ -1052,6 +1054,81 @@ FROM open_now
 ORDER BY opened_at, exception_id
 """
 
+# ---------------------------------------------------------------------------------------
+# Exception recurrence (queries/exception_recurrence.sql, its header): exceptions whose
+# first event (by event_at, then the later ingested row) is in the window, keyed by
+# supplier (the exception's, else its SKU's), "warehouse · zone" of its location,
+# its SKU's family and its channel, all from that first event and master data as of
+# end(D); missing keys left out. repeat_share = (exceptions − distinct location × SKU
+# pairs) / exceptions.
+# ---------------------------------------------------------------------------------------
+
+EXCEPTION_RECURRENCE_SQL = """
+WITH
+events AS (
+    SELECT e.*
+    FROM (
+        SELECT * FROM exception_events
+        QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY _ingest_seq) = 1
+    ) AS e, params AS p
+    WHERE e.event_at <= p.end_ts
+),
+firsts AS (
+    SELECT *
+    FROM events
+    QUALIFY row_number() OVER (
+        PARTITION BY exception_id ORDER BY event_at, _ingest_seq) = 1
+),
+items_as_of AS (
+    SELECT i.*
+    FROM items AS i, params AS p
+    WHERE i.updated_at <= p.end_ts
+    QUALIFY row_number() OVER (
+        PARTITION BY i.sku ORDER BY i.updated_at DESC, i._ingest_seq DESC) = 1
+),
+locations_as_of AS (
+    SELECT l.*
+    FROM locations AS l, params AS p
+    WHERE l.updated_at <= p.end_ts
+    QUALIFY row_number() OVER (
+        PARTITION BY l.location_id ORDER BY l.updated_at DESC, l._ingest_seq DESC) = 1
+),
+opened AS (
+    SELECT
+        f.exception_id, f.event_at AS opened_at, f.exception_type, f.location_id, f.sku,
+        coalesce(f.supplier_id, i.supplier_id) AS k_supplier,
+        CASE WHEN l.zone IS NOT NULL THEN l.warehouse_id || ' · ' || l.zone END AS k_zone,
+        i.family AS k_sku_family,
+        f.channel AS k_channel
+    FROM firsts AS f
+    CROSS JOIN params AS p
+    LEFT JOIN locations_as_of AS l ON l.location_id = f.location_id
+    LEFT JOIN items_as_of AS i ON i.sku = f.sku
+    WHERE f.event_at >= p.start_ts
+),
+keyed AS (
+    SELECT 'supplier' AS dimension, k_supplier AS key, * FROM opened
+    UNION ALL SELECT 'zone', k_zone, * FROM opened
+    UNION ALL SELECT 'sku_family', k_sku_family, * FROM opened
+    UNION ALL SELECT 'channel', k_channel, * FROM opened
+)
+SELECT
+    CAST(dimension AS VARCHAR) AS dimension,
+    CAST(key AS VARCHAR) AS key,
+    CAST(exception_type AS VARCHAR) AS exception_type,
+    count(*) AS exceptions,
+    count(DISTINCT location_id) AS locations,
+    count(DISTINCT sku) AS skus,
+    CAST(min(opened_at) AS TIMESTAMPTZ) AS first_opened,
+    CAST(max(opened_at) AS TIMESTAMPTZ) AS last_opened,
+    CAST(count(*) - count(DISTINCT coalesce(location_id, '') || '|' || coalesce(sku, ''))
+         AS DOUBLE) / count(*) AS repeat_share
+FROM keyed
+WHERE key IS NOT NULL
+GROUP BY dimension, key, exception_type
+ORDER BY dimension, key, exception_type
+"""
+
 KPI_SQL = {
     "fill_rate": FILL_RATE_SQL,
     "exception_aging": EXCEPTION_AGING_SQL,
@@ -1066,6 +1143,7 @@ KPI_SQL = {
     "return_to_stock": RETURN_TO_STOCK_SQL,
     "shipment_timeliness": SHIPMENT_TIMELINESS_SQL,
     "exception_backlog": EXCEPTION_BACKLOG_SQL,
+    "exception_recurrence": EXCEPTION_RECURRENCE_SQL,
 }
 
 # ---------------------------------------------------------------------------------------
