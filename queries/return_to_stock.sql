@@ -24,33 +24,16 @@
 --   target: 48
 --   warn: 96
 --   feed: return_events
-WITH events AS (
-    SELECT return_id, warehouse_id, stage, disposition, event_at
-    FROM return_events
-    WHERE event_at <= $window_end
-      AND event_date <= $partition_max
-),
--- One pass over the events: each return's first receipt and its last disposition.
-returns AS (
+WITH returns AS (
     SELECT warehouse_id,
            disposition,
            CASE
                WHEN disposition = 'restock' AND received_at IS NOT NULL
                THEN (CAST(dispositioned_at AS BIGINT) - CAST(received_at AS BIGINT)) / 3600000000.0
            END AS hours
-    FROM (
-        SELECT return_id,
-               min(event_at) FILTER (WHERE stage = 'received') AS received_at,
-               last_value(warehouse_id ORDER BY event_at) FILTER (WHERE stage = 'dispositioned') AS warehouse_id,
-               last_value(disposition ORDER BY event_at) FILTER (WHERE stage = 'dispositioned') AS disposition,
-               max(event_at) FILTER (WHERE stage = 'dispositioned') AS dispositioned_at
-        FROM events
-        GROUP BY return_id
-    ) r
+    FROM return_state
     WHERE dispositioned_at >= $window_start
 ),
--- Per warehouse and for the network ('ALL') in one pass: grouping sets, where a UNION
--- of two aggregates would read `returns` (inlined by DataFusion) twice.
 together AS (
     SELECT CASE WHEN grouping(warehouse_id) = 1 THEN 'ALL' ELSE warehouse_id END AS warehouse_id,
            count(*) AS returns_dispositioned,

@@ -1,7 +1,7 @@
 //! The kept state: what the KPIs about order lines and exceptions need, kept per
 //! entity by every ingest so a nightly run reads the night's changes, not the lake's
-//! history. Two tables, one generic upkeep ([`Kind`]): the order-line state (below)
-//! and the exception state (at the end).
+//! history. Three tables, one generic upkeep ([`Kind`]): the order-line state (below),
+//! the exception state and the return state (at the end).
 //!
 //! # What the order-line state holds
 //!
@@ -76,6 +76,13 @@
 //! rows (one per event already in the lake: together they are its events) plus the
 //! staged events, and rewrites the months those rows lived in and now live in (always
 //! the current-state partition). A whole build reads `exception_events`.
+//!
+//! `_state/returns` is built the same way for returns: per event, the return's first
+//! "received" time and its latest "dispositioned" event (time, warehouse, disposition)
+//! up to that event, valid until its next event; `return_state` as of D is the rows
+//! valid at end(D). Its rows keep running values, not each event's own, so an update
+//! reads the touched returns' events from the lake (from their first date on: a
+//! return's events span days, not the lake's history).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -94,8 +101,8 @@ use super::lake_table::{LakeFile, LakeTable};
 use crate::contract::{INGEST_SEQ, PARTITION_COLUMN, SOURCE_FILE};
 use crate::error::{Error, Result, io_at};
 use crate::lake::{
-    EXCEPTION_STATE, EXCEPTION_STATE_ATTRIBUTES, Lake, ORDER_LINE_STATE, RemovedFile, Snapshot,
-    Txn, exception_state_schema, order_line_state_schema,
+    EXCEPTION_STATE, EXCEPTION_STATE_ATTRIBUTES, Lake, ORDER_LINE_STATE, RETURN_STATE, RemovedFile,
+    Snapshot, Txn, exception_state_schema, order_line_state_schema, return_state_schema,
 };
 
 /// The name the state is registered under in a session.
@@ -141,17 +148,43 @@ pub async fn unsettled_from(
     }))
 }
 
+/// The name the return state is registered under in a session.
+pub const RETURN_STATE_TABLE: &str = "return_state_kept";
+
 /// `exception_state` from the kept state: of each exception, the state whose
-/// validity spans the as-of instant (`valid_from` ≤ end(D) < `valid_to`). The states
-/// that ended before the as-of date's month are not read.
+/// validity spans the as-of instant.
 pub fn exception_state_sql() -> String {
+    let mut columns = vec!["exception_id", "opened_at", "valid_from AS latest_at"];
+    columns.extend(EXCEPTION_STATE_ATTRIBUTES);
+    valid_at_sql(EXCEPTION_STATE_TABLE, &columns)
+}
+
+/// `return_state` from the kept state: of each return, the state whose validity
+/// spans the as-of instant.
+pub fn return_state_sql() -> String {
+    valid_at_sql(
+        RETURN_STATE_TABLE,
+        &[
+            "return_id",
+            "received_at",
+            "dispositioned_at",
+            "warehouse_id",
+            "disposition",
+        ],
+    )
+}
+
+/// `columns` of the rows of valid-from/valid-to state table `table` valid at the
+/// as-of instant (`valid_from` ≤ end(D) < `valid_to`). The states that ended before
+/// the as-of date's month are not read.
+fn valid_at_sql(table: &str, columns: &[&str]) -> String {
     format!(
-        "SELECT exception_id, opened_at, valid_from AS latest_at, {attrs}
-         FROM {EXCEPTION_STATE_TABLE}
+        "SELECT {columns}
+         FROM {table}
          WHERE valid_from <= $window_end
            AND (valid_to IS NULL OR valid_to > $window_end)
            AND {PARTITION_COLUMN} >= CAST(date_trunc('month', $partition_max) AS DATE)",
-        attrs = EXCEPTION_STATE_ATTRIBUTES.join(", ")
+        columns = columns.join(", ")
     )
 }
 
@@ -328,8 +361,23 @@ pub const EXCEPTIONS: Kind = Kind {
     from_state: Some(exception_events_from_state),
 };
 
+/// The return state: every state each return was in, valid from one of its events
+/// until its next (see `return_state_schema`).
+pub const RETURNS: Kind = Kind {
+    rel: RETURN_STATE,
+    table: RETURN_STATE_TABLE,
+    unit: "return states",
+    sources: &[("return_events", "events")],
+    key: &["return_id"],
+    schema: return_state_schema,
+    sql: return_sql,
+    // The state keeps running values, not each event's own stage and disposition:
+    // an update reads the touched returns' events (their lifecycles are short).
+    from_state: None,
+};
+
 /// Every kind of state, in the order an ingest keeps them.
-pub const KINDS: [&Kind; 2] = [&ORDER_LINES, &EXCEPTIONS];
+pub const KINDS: [&Kind; 3] = [&ORDER_LINES, &EXCEPTIONS, &RETURNS];
 
 /// What an ingest did to one state table.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -779,6 +827,40 @@ fn exception_sql() -> String {
                          DATE '9999-12-01') AS {part}
          FROM ordered",
         part = PARTITION_COLUMN,
+    )
+}
+
+/// Return state rows of every return in relation `events`: one per event, valid from
+/// it until the return's next event in (`event_at`, `_ingest_seq`) order, with the
+/// return's first "received" time and latest "dispositioned" event up to it (the
+/// `return_state` view's rule, events at one instant ordered by ingest).
+fn return_sql() -> String {
+    let frame = format!(
+        "OVER (PARTITION BY return_id ORDER BY event_at, {INGEST_SEQ}
+               ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
+    );
+    format!(
+        "WITH ordered AS (
+             SELECT return_id, event_at, {INGEST_SEQ},
+                    min({part}) OVER (PARTITION BY return_id) AS first_date,
+                    lead(event_at) OVER (PARTITION BY return_id
+                                         ORDER BY event_at, {INGEST_SEQ}) AS valid_to,
+                    min(CASE WHEN stage = 'received' THEN event_at END) {frame} AS received_at,
+                    CAST(max(CASE WHEN stage = 'dispositioned'
+                                  THEN CAST(CAST(event_at AS BIGINT) AS DECIMAL(38, 0)) * {two63}
+                                       + CAST({INGEST_SEQ} AS DECIMAL(38, 0))
+                             END) {frame} % {two63} AS BIGINT) AS disposition_seq
+             FROM events
+         )
+         SELECT o.return_id, o.event_at AS valid_from, o.valid_to, o.received_at,
+                d.event_at AS dispositioned_at, d.warehouse_id, d.disposition,
+                o.{INGEST_SEQ} AS event_seq, o.first_date,
+                coalesce(CAST(date_trunc('month', o.valid_to) AS DATE),
+                         DATE '9999-12-01') AS {part}
+         FROM ordered o
+         LEFT JOIN events d ON d.{INGEST_SEQ} = o.disposition_seq",
+        part = PARTITION_COLUMN,
+        two63 = "CAST(9223372036854775808 AS DECIMAL(38, 0))",
     )
 }
 

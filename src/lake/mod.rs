@@ -99,8 +99,34 @@ pub const ORDER_LINE_STATE: &str = "_state/order_lines";
 /// `exception_events` and kept in step with it by every ingest (see `engine::state`).
 pub const EXCEPTION_STATE: &str = "_state/exceptions";
 
+/// Folder of the return state: one row per return event, derived from
+/// `return_events` and kept in step with it by every ingest (see `engine::state`).
+pub const RETURN_STATE: &str = "_state/returns";
+
 /// The folders of the derived state tables.
-pub const STATE_FOLDERS: [&str; 2] = [ORDER_LINE_STATE, EXCEPTION_STATE];
+pub const STATE_FOLDERS: [&str; 3] = [ORDER_LINE_STATE, EXCEPTION_STATE, RETURN_STATE];
+
+/// The return state's file columns: one row per return event, the state the return
+/// was in from that event (`valid_from`) until its next one (`valid_to`, NULL for its
+/// current state): its first "received" time so far and its latest "dispositioned"
+/// event so far (time, warehouse, disposition); the event's ingest sequence number and
+/// the date of the return's first event. Partitioned like the exception state, by the
+/// month of `valid_to` (9999-12-01 for current states).
+pub fn return_state_schema() -> datafusion::arrow::datatypes::SchemaRef {
+    use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    let ts = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    std::sync::Arc::new(Schema::new(vec![
+        Field::new("return_id", DataType::Utf8, true),
+        Field::new("valid_from", ts.clone(), true),
+        Field::new("valid_to", ts.clone(), true),
+        Field::new("received_at", ts.clone(), true),
+        Field::new("dispositioned_at", ts, true),
+        Field::new("warehouse_id", DataType::Utf8, true),
+        Field::new("disposition", DataType::Utf8, true),
+        Field::new("event_seq", DataType::Int64, true),
+        Field::new("first_date", DataType::Date32, true),
+    ]))
+}
 
 /// The exception state's file columns: one row per exception event, the state the
 /// exception was in from that event (`valid_from`) until its next one (`valid_to`,

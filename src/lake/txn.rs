@@ -255,6 +255,9 @@ fn table_schema(rel: &str) -> Option<datafusion::arrow::datatypes::SchemaRef> {
     if rel == super::EXCEPTION_STATE {
         return Some(super::exception_state_schema());
     }
+    if rel == super::RETURN_STATE {
+        return Some(super::return_state_schema());
+    }
     match rel.strip_prefix("_rejects/") {
         Some(t) => crate::contract::table(t).map(|_| super::rejects_schema()),
         None => crate::contract::table(rel).map(|t| t.lake_schema()),

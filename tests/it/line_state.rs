@@ -250,6 +250,42 @@ fn the_state_kept_by_nightly_ingests_equals_a_rebuild_and_the_raw_tables() {
     }
 }
 
+/// Ingest night 0 … NIGHTS − 1 into `dir`/lake, night n's export being file `name`
+/// n with `text(n)`.
+fn ingest_nights(dir: &Path, name: &str, text: fn(i64) -> String) {
+    for n in 0..NIGHTS {
+        let inbox = dir.join(format!("night-{n}"));
+        std::fs::create_dir_all(&inbox).expect("mkdir");
+        std::fs::write(inbox.join(format!("{name}-{n}.csv")), text(n)).expect("write");
+        let inbox = inbox.to_string_lossy().into_owned();
+        opintel_ok(dir, &["ingest", "--lake", "lake", &inbox]);
+    }
+}
+
+/// The state query `state`'s rows on the kept lake, after checking they are `rows`
+/// and equal a rebuild (which reports "`rows` `unit`") and a rebuild in many passes.
+fn kept_equals_rebuilds(dir: &Path, state: &str, unit: &str, rows: usize) -> String {
+    let q = |lake: &str| sql(dir, lake, "2026-11-30", &[state]);
+    copy_dir(&dir.join("lake"), &dir.join("rebuilt"));
+    let out = opintel_ok(dir, &["lake", "rebuild-state", "--lake", "rebuilt"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!("{rows} {unit}")),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let kept = q("lake");
+    assert_eq!(kept.lines().count(), rows + 1, "{kept}");
+    assert_eq!(kept, q("rebuilt"));
+    copy_dir(&dir.join("lake"), &dir.join("passes"));
+    opintel_env_ok(
+        dir,
+        &["lake", "rebuild-state", "--lake", "passes"],
+        &[("OPINTEL_STATE_PASS_ROWS", "40".to_string())],
+    );
+    assert_eq!(kept, q("passes"));
+    kept
+}
+
 const EXCEPTIONS_HEADER: &str = "event_id,exception_id,event_at,status,exception_type,severity,owner,warehouse_id,location_id,sku,supplier_id\n";
 
 /// Night `n`'s exception events: four exceptions open (`X<n>-<j>`); those of the
@@ -371,17 +407,7 @@ fn exception_night(n: i64) -> String {
 fn the_exception_state_kept_by_nightly_ingests_equals_a_rebuild_and_the_events() {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path();
-    for n in 0..NIGHTS {
-        let inbox = dir.join(format!("night-{n}"));
-        std::fs::create_dir_all(&inbox).expect("mkdir");
-        std::fs::write(
-            inbox.join(format!("exception_events-{n}.csv")),
-            exception_night(n),
-        )
-        .expect("write");
-        let inbox = inbox.to_string_lossy().into_owned();
-        opintel_ok(dir, &["ingest", "--lake", "lake", &inbox]);
-    }
+    ingest_nights(dir, "exception_events", exception_night);
     let q = |lake: &str, as_of: &str, q: &str| sql(dir, lake, as_of, &[q]);
     // The planted rows landed; the re-sent night and the repeated row added nothing.
     let opened = 4 * NIGHTS;
@@ -396,25 +422,13 @@ fn the_exception_state_kept_by_nightly_ingests_equals_a_rebuild_and_the_events()
     );
 
     // 1. Kept == rebuilt (in one pass and in many), every column of every state.
-    let state = "SELECT * FROM exception_state_kept ORDER BY exception_id, valid_from, event_seq";
-    copy_dir(&dir.join("lake"), &dir.join("rebuilt"));
-    let out = opintel_ok(dir, &["lake", "rebuild-state", "--lake", "rebuilt"]);
     let events = (opened + moved_on + 5) as usize;
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains(&format!("{events} exception states")),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let kept = q("lake", "2026-11-30", state);
-    assert_eq!(kept.lines().count(), events + 1, "{kept}");
-    assert_eq!(kept, q("rebuilt", "2026-11-30", state));
-    copy_dir(&dir.join("lake"), &dir.join("passes"));
-    opintel_env_ok(
+    kept_equals_rebuilds(
         dir,
-        &["lake", "rebuild-state", "--lake", "passes"],
-        &[("OPINTEL_STATE_PASS_ROWS", "40".to_string())],
+        "SELECT * FROM exception_state_kept ORDER BY exception_id, valid_from, event_seq",
+        "exception states",
+        events,
     );
-    assert_eq!(kept, q("passes", "2026-11-30", state));
     // Hand-checked states: the tie's earlier row holds for no instant; X1-3 opened at
     // its late first event, and its states live in October's partition and the
     // current one.
@@ -473,5 +487,190 @@ fn the_exception_state_kept_by_nightly_ingests_equals_a_rebuild_and_the_events()
                 "{k} as of {as_of}"
             );
         }
+    }
+}
+
+const RETURNS_HEADER: &str = "event_id,return_id,sku,warehouse_id,qty,stage,disposition,event_at\n";
+
+/// Night `n`'s return events: three returns received (`R<n>-<j>`); of the night
+/// before, inspected; of two nights before, dispositioned (restock, refurbish,
+/// restock at the other warehouse), and the one of j = 2 dispositioned again three
+/// nights on (the later decision wins). And the planted surprises of some nights.
+fn return_night(n: i64) -> String {
+    let mut out = String::from(RETURNS_HEADER);
+    let row =
+        |out: &mut String, id: &str, e: &str, when: String, stage: &str, disp: &str, wh: &str| {
+            let _ = writeln!(out, "{e},{id},SKU-1,{wh},1,{stage},{disp},{when}");
+        };
+    for j in 0..3 {
+        row(
+            &mut out,
+            &format!("R{n}-{j}"),
+            &format!("rr{n}-{j}"),
+            at(n, 8 + j),
+            "received",
+            "",
+            "WH1",
+        );
+        if n >= 1 {
+            let p = n - 1;
+            row(
+                &mut out,
+                &format!("R{p}-{j}"),
+                &format!("ri{n}-{j}"),
+                at(n, 9 + j),
+                "inspected",
+                "",
+                "WH1",
+            );
+        }
+        if n >= 2 {
+            let p = n - 2;
+            let (disp, wh) =
+                [("restock", "WH1"), ("refurbish", "WH1"), ("restock", "WH2")][j as usize];
+            row(
+                &mut out,
+                &format!("R{p}-{j}"),
+                &format!("rd{n}-{j}"),
+                at(n, 14 + j),
+                "dispositioned",
+                disp,
+                wh,
+            );
+        }
+        if n >= 5 && j == 2 {
+            let p = n - 5;
+            row(
+                &mut out,
+                &format!("R{p}-2"),
+                &format!("rx{n}"),
+                at(n, 20),
+                "dispositioned",
+                "write_off",
+                "WH1",
+            );
+        }
+    }
+    match n {
+        // Two dispositions of one return at one instant: the later row wins.
+        6 => {
+            row(
+                &mut out,
+                "R4-0",
+                "tie-a",
+                at(6, 21),
+                "dispositioned",
+                "quarantine",
+                "WH2",
+            );
+            row(
+                &mut out,
+                "R4-0",
+                "tie-b",
+                at(6, 21),
+                "dispositioned",
+                "restock",
+                "WH2",
+            );
+        }
+        // Late: a receipt of R1-1 dated before its first one (received earlier), a
+        // disposition of R2-0 dated between its states.
+        9 => {
+            row(
+                &mut out,
+                "R1-1",
+                "late-rcv",
+                at(0, 3),
+                "received",
+                "",
+                "WH1",
+            );
+            row(
+                &mut out,
+                "R2-0",
+                "late-disp",
+                at(5, 2),
+                "dispositioned",
+                "refurbish",
+                "WH2",
+            );
+        }
+        // Night 7 sent again (all duplicates).
+        11 => {
+            let again = return_night(7);
+            out.push_str(again.strip_prefix(RETURNS_HEADER).unwrap_or(&again));
+        }
+        _ => {}
+    }
+    out
+}
+
+#[test]
+fn the_return_state_kept_by_nightly_ingests_equals_a_rebuild_and_the_events() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    ingest_nights(dir, "return_events", return_night);
+    let q = |lake: &str, as_of: &str, q: &str| sql(dir, lake, as_of, &[q]);
+    let events = (3 * NIGHTS + 3 * (NIGHTS - 1) + 3 * (NIGHTS - 2) + (NIGHTS - 5) + 4) as usize;
+    assert_eq!(
+        q(
+            "lake",
+            "2026-11-30",
+            "SELECT count(*) AS n FROM return_events"
+        ),
+        format!("n\n{events}\n")
+    );
+
+    // 1. Kept == rebuilt (in one pass and in many).
+    kept_equals_rebuilds(
+        dir,
+        "SELECT * FROM return_state_kept ORDER BY return_id, valid_from, event_seq",
+        "return states",
+        events,
+    );
+    // Hand-checked: the tie's later row decided R4-0 (restock at WH2, 2026-10-31
+    // 21:00) until nothing else came; R1-1 was received at its late first receipt.
+    assert_eq!(
+        q(
+            "lake",
+            "2026-11-30",
+            "SELECT return_id, CAST(received_at AS VARCHAR) AS r, CAST(dispositioned_at AS VARCHAR) AS d, \
+             warehouse_id, disposition FROM return_state WHERE return_id IN ('R4-0', 'R1-1') \
+             ORDER BY return_id"
+        ),
+        "return_id,r,d,warehouse_id,disposition\n\
+         R1-1,2026-10-25T03:00:00Z,2026-10-28T15:00:00Z,WH1,refurbish\n\
+         R4-0,2026-10-29T08:00:00Z,2026-10-31T21:00:00Z,WH2,restock\n"
+    );
+
+    // 2. Through the state == from the events alone, at old and new as-of dates.
+    copy_dir(&dir.join("lake"), &dir.join("raw"));
+    std::fs::remove_dir_all(dir.join("raw/_state")).expect("drop the state");
+    let file = root().join("queries/return_to_stock.sql");
+    let file = file.to_string_lossy().into_owned();
+    for as_of in [
+        "2026-10-25",
+        "2026-10-27",
+        "2026-10-30",
+        "2026-10-31",
+        "2026-11-01",
+        "2026-11-05",
+        "2026-11-08",
+        "2026-11-20",
+    ] {
+        let view = "SELECT * FROM return_state ORDER BY return_id";
+        let through_state = q("lake", as_of, view);
+        assert!(through_state.lines().count() > 1, "{as_of}");
+        assert_eq!(
+            through_state,
+            q("raw", as_of, view),
+            "return_state as of {as_of}"
+        );
+        let args = ["--file", file.as_str()];
+        assert_eq!(
+            sorted(&sql(dir, "lake", as_of, &args)),
+            sorted(&sql(dir, "raw", as_of, &args)),
+            "return_to_stock as of {as_of}"
+        );
     }
 }
