@@ -583,9 +583,10 @@ pub async fn bind_views(ctx: &SessionContext, params: &Params, reads: ViewUse) -
     }
     let key = format!("{params:?}");
     // Every exception's state as of this instant: from the kept state when the lake
-    // has it (the states valid at that instant), else from all events. When several queries read it, they share one computation
-    // (a view computed on first use and kept, see `memo`; not on a cluster, where the
-    // view's plan travels with each query); a lone reader gets a plain view.
+    // has it (the states valid at that instant), else from all events. When several
+    // queries read it, they share one computation (a view computed on first use and
+    // kept, see `memo`; not on a cluster, where the view's plan travels with each
+    // query); a lone reader gets a plain view.
     let sql = if ctx.table_exist(state::EXCEPTION_STATE_TABLE)? {
         state::exception_state_sql()
     } else {
