@@ -1,7 +1,8 @@
 -- title: Return-to-stock cycle time
 -- description: How long returned units take to get back on the shelf: hours from a
---   return's first "received" event to its "dispositioned" event with disposition
---   restock, for returns restocked in the window. Also the share of returns
+--   return's first "received" event to its latest "dispositioned" event (of two at
+--   one instant, the later ingested), when that event's disposition is restock, for
+--   returns restocked in the window. Also the share of returns
 --   dispositioned in the window that went back to stock. The row with warehouse_id ALL
 --   covers the whole network.
 -- grain: warehouse_id (plus ALL)

@@ -2,10 +2,10 @@
 -- description: Every exception with an event up to the end of the as-of date, one row
 --   each: when it opened (its first event) and its latest event's status and
 --   attributes (the exception's state; events ordered by event_at, ties to the later
---   ingested row). exception_aging, exception_backlog and exception_resolution read
---   this view; when several queries of a run read it, opintel computes it once and
---   keeps it in memory (within the memory limit), where a plain view would be
---   recomputed by each of them.
+--   ingested row). The exception KPIs read this view; opintel serves it from the
+--   exception state every ingest keeps (the rows valid at the end of the as-of date),
+--   or, on a lake without it, from the events; when several queries of a run read
+--   it, opintel computes it once and keeps it in memory (within the memory limit).
 -- grain: exception (exception_id)
 -- columns:
 --   exception_id: exception

@@ -2,7 +2,9 @@
 -- description: Every return with an event up to the end of the as-of date, one row
 --   each: when it was first received, and its latest "dispositioned" event (events
 --   ordered by event_at, ties to the later ingested row): when, where and what was
---   decided (empty while it has none). return_to_stock reads this view.
+--   decided (empty while it has none). return_to_stock reads this view; opintel
+--   serves it from the return state every ingest keeps (the rows valid at the end of
+--   the as-of date), or, on a lake without it, from the events.
 -- grain: return (return_id)
 -- columns:
 --   return_id: return

@@ -94,6 +94,24 @@ pub fn listing(config: &Config, report: Option<&Path>) -> Result<String> {
     );
     let _ = writeln!(
         out,
+        "exception_state_kept — every state each exception has been in, one row per event, \
+         kept by every ingest (exception_state reads it): exception_id, opened_at, valid_from \
+         (the event's time), valid_to (the exception's next event; empty while current), the \
+         event's status, exception_type, severity, owner, warehouse_id, location_id, sku, \
+         supplier_id, event_seq, first_date; partitioned by the month of valid_to (9999-12-01: \
+         current). As of D an exception's state is its row with valid_from ≤ end(D) < \
+         valid_to.\n"
+    );
+    let _ = writeln!(
+        out,
+        "return_state_kept — every state each return has been in, one row per event, kept by \
+         every ingest (return_state reads it): return_id, valid_from, valid_to, received_at \
+         (first receipt so far), dispositioned_at, warehouse_id, disposition (latest \
+         disposition so far), event_seq, first_date; partitioned like exception_state_kept. \
+         Both are rebuilt by `opintel lake rebuild-state` too.\n"
+    );
+    let _ = writeln!(
+        out,
         "Rejects: _rejects_<table> (source_file, line, raw, reason, txn, rejected_at), e.g. _rejects_shipments.\n"
     );
     let queries = crate::kpi::catalogue(config.queries.as_deref())?;
