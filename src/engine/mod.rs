@@ -552,7 +552,7 @@ impl ViewUse {
 /// come back to its own for free.
 pub async fn bind_views(ctx: &SessionContext, params: &Params, reads: ViewUse) -> Result<()> {
     let lines = if ctx.table_exist(state::STATE_TABLE)? {
-        Some(state::unsettled_from(ctx, params, state::STATE_TABLE).await?)
+        Some(state::unsettled_from(ctx, params).await?)
     } else {
         None
     };

@@ -1,4 +1,4 @@
-//! The kept state: what the KPIs about order lines and exceptions need, kept per
+//! The kept state: what the KPIs about order lines, exceptions and returns need, kept per
 //! entity by every ingest so a nightly run reads the night's changes, not the lake's
 //! history. Three tables, one generic upkeep ([`Kind`]): the order-line state (below),
 //! the exception state and the return state (at the end).
@@ -119,14 +119,13 @@ const UNSETTLED_KEYS: &str =
 /// The name the exception state is registered under in a session.
 pub const EXCEPTION_STATE_TABLE: &str = "exception_state_kept";
 
-/// The smallest `first_date` of the entities of state table `table` changed after
-/// `params`' as-of instant; None when every one is settled by then (the state serves
-/// them all).
+/// The smallest `first_date` of the order lines changed after `params`' as-of
+/// instant; None when every line is settled by then (the state serves them all).
 pub async fn unsettled_from(
     ctx: &SessionContext,
     params: &super::Params,
-    table: &str,
 ) -> Result<Option<NaiveDate>> {
+    let table = STATE_TABLE;
     // Always on this machine, never on a cluster: binding views happens outside the
     // watched query phases, and a small scan of one table does not need executors.
     let local = SessionContext::new_with_config_rt(
