@@ -112,6 +112,16 @@ pub fn listing(config: &Config, report: Option<&Path>) -> Result<String> {
     );
     let _ = writeln!(
         out,
+        "items_state_kept, locations_state_kept, suppliers_state_kept — every version of the \
+         master table, kept by every ingest: the table's own columns and version_date (its \
+         event_date there), partitioned by the month of version_date. A session reads the \
+         master tables from them (a few month files instead of one file per day). A state \
+         that holds another number of rows than its table (or exception_state_kept, \
+         return_state_kept than their events) missed a write by another tool: it is not \
+         read, and the next ingest builds it again.\n"
+    );
+    let _ = writeln!(
+        out,
         "Rejects: _rejects_<table> (source_file, line, raw, reason, txn, rejected_at), e.g. _rejects_shipments.\n"
     );
     let queries = crate::kpi::catalogue(config.queries.as_deref())?;

@@ -409,36 +409,24 @@ pub async fn register_lake(
         store_url.host_str().unwrap_or("")
     ))?;
     let mut versions = Versions::new();
+    let mut source_rows = std::collections::HashMap::new();
     for t in TABLES {
         let rel = Lake::table_rel(t.name);
         let files = files_of(lake, &rel, pinned, &mut versions).await?;
+        source_rows.insert(t.name, state::rows_of(&files));
         let provider = Arc::new(lake_table::LakeTable::new(
             t.lake_schema(),
             object_store_url.clone(),
             files,
         ));
-        if t.kind == TableKind::Master && !cluster {
-            // Master data is small but, partitioned by updated_at, spread over many
-            // tiny files; every query joins it. Read it once per session into memory
-            // (not on a cluster: the executors read the files, plans stay small).
-            let df = ctx.read_table(provider)?;
-            let schema = Arc::clone(df.schema().inner());
-            let batches = df.collect().await?;
-            ctx.register_table(t.name, Arc::new(MemTable::try_new(schema, vec![batches])?))?;
-        } else {
-            ctx.register_table(t.name, provider)?;
-        }
+        ctx.register_table(t.name, provider)?;
     }
     // The state tables, once an ingest has made them (older lakes read the raw
-    // tables until their next ingest). A run pinned to versions from before a state
-    // table existed reads the raw tables: the state's latest version may be newer.
+    // tables until their next ingest), and only while they match their sources (see
+    // `kept_files`).
     for kind in state::KINDS {
-        let files = if pinned.is_none_or(|p| p.contains_key(kind.rel)) {
-            files_of(lake, kind.rel, pinned, &mut versions).await?
-        } else {
-            Vec::new()
-        };
-        if versions.get(kind.rel).is_some_and(Option::is_some) {
+        let rows = source_rows.get(kind.source()).copied().flatten();
+        if let Some(files) = kept_files(lake, kind, pinned, &mut versions, rows).await? {
             ctx.register_table(
                 kind.table,
                 Arc::new(lake_table::LakeTable::new(
@@ -447,6 +435,11 @@ pub async fn register_lake(
                     files,
                 )),
             )?;
+        }
+    }
+    if !cluster {
+        for t in TABLES.iter().filter(|t| t.kind == TableKind::Master) {
+            load_master(ctx, t).await?;
         }
     }
     bind_views(ctx, params, reads).await?;
@@ -463,6 +456,87 @@ pub async fn register_lake(
         )?;
     }
     Ok(versions)
+}
+
+/// Master data is small but, partitioned by `updated_at`, spread over many tiny files
+/// (1,241 for a year of the sample item master); every query joins it. Read it once
+/// per session into memory, from its master state (a few month files) when the
+/// session has it, else from the table itself. Not on a cluster: the executors read
+/// the files, plans stay small.
+async fn load_master(ctx: &SessionContext, t: &TableSpec) -> Result<()> {
+    let raw = ctx.table_provider(t.name).await?;
+    let schema = raw.schema();
+    let kept = state::master(t.name).filter(|k| ctx.table_exist(k.table).unwrap_or(false));
+    let df = match kept {
+        Some(kind) => {
+            // The state's rows are the table's rows, its `event_date` kept as
+            // `version_date`.
+            let cols: Vec<String> = schema
+                .fields()
+                .iter()
+                .map(|f| match f.name().as_str() {
+                    PARTITION_COLUMN => format!("version_date AS {PARTITION_COLUMN}"),
+                    name => name.to_string(),
+                })
+                .collect();
+            ctx.sql(&format!("SELECT {} FROM {}", cols.join(", "), kind.table))
+                .await?
+        }
+        None => ctx.read_table(raw)?,
+    };
+    let batches = df
+        .collect()
+        .await?
+        .into_iter()
+        .map(|b| {
+            datafusion::arrow::record_batch::RecordBatch::try_new(
+                Arc::clone(&schema),
+                b.columns().to_vec(),
+            )
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    ctx.deregister_table(t.name)?;
+    ctx.register_table(t.name, Arc::new(MemTable::try_new(schema, vec![batches])?))?;
+    Ok(())
+}
+
+/// The files of state `kind` when a session may read it: the state exists at the
+/// version read (a run pinned to versions from before it existed reads the raw
+/// tables: the state's latest version may be newer), and a state of one row per
+/// source row holds as many rows as its source (`source_rows`, from the Delta log).
+/// A write that did not keep it (another tool, an older opintel) leaves it short: the
+/// session then reads the raw table, with a warning, until the next ingest rebuilds
+/// it.
+async fn kept_files(
+    lake: &Lake,
+    kind: &state::Kind,
+    pinned: Option<&Versions>,
+    versions: &mut Versions,
+    source_rows: Option<u64>,
+) -> Result<Option<Vec<lake_table::LakeFile>>> {
+    if !pinned.is_none_or(|p| p.contains_key(kind.rel)) {
+        return Ok(None);
+    }
+    let files = files_of(lake, kind.rel, pinned, versions).await?;
+    if !versions.get(kind.rel).is_some_and(Option::is_some) {
+        return Ok(None);
+    }
+    if kind.one_per_row {
+        let held = state::rows_of(&files);
+        if held.is_none() || held != source_rows {
+            tracing::warn!(
+                state = kind.rel,
+                source = kind.source(),
+                state_rows = held,
+                source_rows,
+                "the state does not match its source table (written by another tool or \
+                 an older opintel?): reading the table itself; the next ingest or \
+                 `opintel lake rebuild-state` builds the state again"
+            );
+            return Ok(None);
+        }
+    }
+    Ok(Some(files))
 }
 
 /// The files of table folder `rel` at its pinned (else latest) version.
@@ -687,8 +761,7 @@ pub(crate) fn current_view_sql(t: &TableSpec) -> String {
         "SELECT {cols}, v.{seq}, v.{src}, v.{part}
          FROM {table} v
          JOIN (
-             SELECT CAST(max(CAST(CAST(updated_at AS BIGINT) AS DECIMAL(38, 0)) * {two63}
-                                 + CAST({seq} AS DECIMAL(38, 0))) % {two63} AS BIGINT) AS winner
+             SELECT {winner} AS winner
              FROM {table}
              WHERE updated_at <= $window_end AND {part} <= $partition_max
              GROUP BY {key}
@@ -696,11 +769,34 @@ pub(crate) fn current_view_sql(t: &TableSpec) -> String {
          WHERE v.{part} <= $partition_max",
         cols = cols.join(", "),
         seq = crate::contract::INGEST_SEQ,
-        two63 = "CAST(9223372036854775808 AS DECIMAL(38, 0))",
+        winner = latest_seq("updated_at", crate::contract::INGEST_SEQ),
         src = crate::contract::SOURCE_FILE,
         part = PARTITION_COLUMN,
         table = t.name,
     )
+}
+
+/// 2⁶³ as the DECIMAL(38, 0) of the packed (time, sequence) numbers.
+const TWO63: &str = "CAST(9223372036854775808 AS DECIMAL(38, 0))";
+
+/// Timestamp `time` and sequence number `seq` as one DECIMAL(38, 0) that orders like
+/// the pair: `time` in µs × 2⁶³ + `seq` (see [`current_view_sql`]).
+pub(crate) fn packed(time: &str, seq: &str) -> String {
+    format!(
+        "CAST(CAST({time} AS BIGINT) AS DECIMAL(38, 0)) * {TWO63} + CAST({seq} AS DECIMAL(38, 0))"
+    )
+}
+
+/// The sequence number of each group's latest row by (`time`, `seq`): `max` of
+/// [`packed`], modulo 2⁶³.
+pub(crate) fn latest_seq(time: &str, seq: &str) -> String {
+    latest_seq_of(&packed(time, seq), "")
+}
+
+/// `max(packed) window` modulo 2⁶³, as the sequence number (BIGINT); `window` is an
+/// `OVER (…)` clause or empty.
+pub(crate) fn latest_seq_of(packed: &str, window: &str) -> String {
+    format!("CAST(max({packed}) {window} % {TWO63} AS BIGINT)")
 }
 
 fn physical_memory() -> Option<usize> {

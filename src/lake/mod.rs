@@ -103,8 +103,53 @@ pub const EXCEPTION_STATE: &str = "_state/exceptions";
 /// `return_events` and kept in step with it by every ingest (see `engine::state`).
 pub const RETURN_STATE: &str = "_state/returns";
 
+/// Folders of the master states: every version of a master table (`items`,
+/// `locations`, `suppliers`) in one file per month of `updated_at`, kept in step with
+/// it by every ingest (see `engine::state`).
+pub const ITEM_STATE: &str = "_state/items";
+pub const LOCATION_STATE: &str = "_state/locations";
+pub const SUPPLIER_STATE: &str = "_state/suppliers";
+
 /// The folders of the derived state tables.
-pub const STATE_FOLDERS: [&str; 3] = [ORDER_LINE_STATE, EXCEPTION_STATE, RETURN_STATE];
+pub const STATE_FOLDERS: [&str; 6] = [
+    ORDER_LINE_STATE,
+    EXCEPTION_STATE,
+    RETURN_STATE,
+    ITEM_STATE,
+    LOCATION_STATE,
+    SUPPLIER_STATE,
+];
+
+/// The file schema (its partition column, `event_date`, apart) of state folder `rel`;
+/// None when `rel` is not one.
+pub fn state_schema(rel: &str) -> Option<datafusion::arrow::datatypes::SchemaRef> {
+    match rel {
+        ORDER_LINE_STATE => Some(order_line_state_schema()),
+        EXCEPTION_STATE => Some(exception_state_schema()),
+        RETURN_STATE => Some(return_state_schema()),
+        ITEM_STATE | LOCATION_STATE | SUPPLIER_STATE => {
+            master_state_schema(rel.trim_start_matches("_state/"))
+        }
+        _ => None,
+    }
+}
+
+/// A master state's file columns: the master table's own (its fields, `_ingest_seq`,
+/// `_source_file`) and `version_date`, the row's `event_date` in the master table
+/// (the UTC day of its `updated_at`). The partition column is the first day of that
+/// month. None when `table` is not a table of the contract.
+pub fn master_state_schema(table: &str) -> Option<datafusion::arrow::datatypes::SchemaRef> {
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    let t = crate::contract::table(table)?;
+    let mut fields: Vec<Field> = t
+        .lake_schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields.push(Field::new("version_date", DataType::Date32, true));
+    Some(std::sync::Arc::new(Schema::new(fields)))
+}
 
 /// The return state's file columns: one row per return event, the state the return
 /// was in from that event (`valid_from`) until its next one (`valid_to`, NULL for its

@@ -249,14 +249,8 @@ pub(super) fn roll_forward(lake: &Lake, record: &LogRecord) -> Result<()> {
 /// The file schema (without the partition column) of a lake table folder: a
 /// canonical table, `_rejects/<table>` or a derived state table.
 fn table_schema(rel: &str) -> Option<datafusion::arrow::datatypes::SchemaRef> {
-    if rel == super::ORDER_LINE_STATE {
-        return Some(super::order_line_state_schema());
-    }
-    if rel == super::EXCEPTION_STATE {
-        return Some(super::exception_state_schema());
-    }
-    if rel == super::RETURN_STATE {
-        return Some(super::return_state_schema());
+    if let Some(schema) = super::state_schema(rel) {
+        return Some(schema);
     }
     match rel.strip_prefix("_rejects/") {
         Some(t) => crate::contract::table(t).map(|_| super::rejects_schema()),

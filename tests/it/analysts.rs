@@ -236,16 +236,9 @@ fn notebooks_run_top_to_bottom_on_the_demo_output() {
     let tmp = tmp.path();
     opintel_ok(tmp, &["-q", "demo", "--out", "report", "--data", "data"]);
     let runner = root().join("tests/notebooks/run_notebooks.py");
-    let out = std::process::Command::new("python3")
-        .arg(&runner)
-        .args(["--lake", "data/lake", "--report", "report"])
-        .current_dir(tmp)
-        .output()
-        .expect("python3 (install tests/requirements.txt)");
-    assert!(
-        out.status.success(),
-        "notebooks failed (pip install -r tests/requirements.txt first):\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let runner = runner.to_string_lossy();
+    python3(
+        tmp,
+        &[runner.as_ref(), "--lake", "data/lake", "--report", "report"],
     );
 }

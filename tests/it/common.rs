@@ -355,3 +355,27 @@ pub fn kpi_tables(report: &Path) -> BTreeMap<String, Vec<Vec<V>>> {
     }
     out
 }
+
+/// Run Python `script` with `args` in `dir`; its stdout (the test fails when it does).
+pub fn python(dir: &Path, script: &str, args: &[&str]) -> String {
+    let mut all = vec!["-c", script];
+    all.extend_from_slice(args);
+    python3(dir, &all)
+}
+
+/// Run `python3` with `args` in `dir`; its stdout. The test fails, showing both
+/// outputs, when it does (the Python packages: `pip install -r tests/requirements.txt`).
+pub fn python3<S: AsRef<std::ffi::OsStr>>(dir: &Path, args: &[S]) -> String {
+    let o = Command::new("python3")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("python3 (pip install -r tests/requirements.txt)");
+    assert!(
+        o.status.success(),
+        "python3 failed (pip install -r tests/requirements.txt first?):\n{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}

@@ -70,23 +70,6 @@ fn lake_rows(dir: &Path, lake: &str, env: &[(&str, String)]) -> BTreeMap<String,
     out
 }
 
-fn python(dir: &Path, script: &str, args: &[&str]) -> String {
-    let o = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("python3 (pip install -r tests/requirements.txt)");
-    assert!(
-        o.status.success(),
-        "python failed:\n{}\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
 /// The Delta tables of a local lake read by the `deltalake` package and by Polars:
 /// the same row counts as opintel reads, and the contract's types.
 #[test]

@@ -6,8 +6,6 @@
 
 use crate::common::*;
 
-use std::process::Command;
-
 #[test]
 fn drivers_add_up_match_duckdb_and_name_the_planted_drop() {
     let tmp = tempfile::tempdir().expect("tmp");
@@ -52,17 +50,9 @@ fn drivers_add_up_match_duckdb_and_name_the_planted_drop() {
         ],
     );
     let script = root().join("tests/reference/drivers_duckdb.py");
-    let out = Command::new("python3")
-        .arg(&script)
-        .arg(dir.join("now/kpis"))
-        .arg(dir.join("before/kpis"))
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    python3(
+        dir,
+        &[script, dir.join("now/kpis"), dir.join("before/kpis")],
     );
 
     // Within one tile and one dimension the contributions add up to the tile's change.
@@ -175,10 +165,9 @@ fn a_supplier_gone_short_is_the_top_driver_of_receipt_accuracy() {
     );
     // Plant it in the exports: the supplier with the most receipt lines in the window's
     // files (2026-10-24 … 11-20) receives ⌊expected / 2⌋ on every one of them.
-    let planted = Command::new("python3")
-        .arg("-c")
-        .arg(
-            r#"
+    let said = python(
+        dir,
+        r#"
 import csv, glob, io, os, sys, collections
 files = sorted(f for f in glob.glob(os.path.join(sys.argv[1], "gen/exports/*/receipts-*.csv"))
                if "2026-10-24" <= os.path.basename(os.path.dirname(f)) <= "2026-11-20")
@@ -209,16 +198,9 @@ names = {r["supplier_id"]: r.get("name", "") for f in glob.glob(os.path.join(sys
          for r in csv.DictReader(open(f, newline="", encoding="utf-8-sig"))}
 print(target, names.get(target, ""), sep="\t")
 "#,
-        )
-        .arg(dir)
-        .output()
-        .expect("python3");
-    assert!(
-        planted.status.success(),
-        "{}",
-        String::from_utf8_lossy(&planted.stderr)
+        &[dir.to_str().expect("utf-8 path")],
     );
-    let said = String::from_utf8_lossy(&planted.stdout).trim().to_string();
+    let said = said.trim().to_string();
     let (supplier, name) = said.split_once('\t').unwrap_or((said.as_str(), ""));
     opintel_ok(
         dir,

@@ -262,17 +262,15 @@ for g, w in zip(got, want):
         assert abs(g[k] - float(v)) <= 1e-9 * max(1.0, abs(float(v))), (k, g, w)
 print(len(got), "rows match")
 "#;
-    let o = Command::new("python3")
-        .arg("-c")
-        .arg(check)
-        .arg(dir.join("tpch/lineitem.csv"))
-        .arg(dir.join("out/kpis/fill_rate.parquet"))
-        .output()
-        .expect("python3 with duckdb");
-    assert!(
-        o.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
+    let lineitem = dir.join("tpch/lineitem.csv");
+    let ours = dir.join("out/kpis/fill_rate.parquet");
+    python3(
+        dir,
+        &[
+            std::ffi::OsStr::new("-c"),
+            std::ffi::OsStr::new(check),
+            lineitem.as_os_str(),
+            ours.as_os_str(),
+        ],
     );
 }

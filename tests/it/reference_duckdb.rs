@@ -7,20 +7,6 @@ use crate::common::*;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
-
-fn python(args: &[&str]) {
-    let out = Command::new("python3")
-        .args(args)
-        .output()
-        .expect("python3 must be installed");
-    assert!(
-        out.status.success(),
-        "python3 {args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 fn reference_matches(dir: &Path, lake: &str, as_of: &str, out: &str, extra: &[&str]) {
     let script = root().join("tests/reference/kpis_duckdb.py");
@@ -38,39 +24,51 @@ fn reference_matches(dir: &Path, lake: &str, as_of: &str, out: &str, extra: &[&s
     ];
     args.push("--tiles");
     args.extend(extra);
-    python(&args);
+    python3(dir, &args[..]);
     let ours = dir.join(out).join("kpis");
-    python(&[
-        compare.to_str().expect("p"),
-        ref_out.to_str().expect("p"),
-        ours.to_str().expect("p"),
-    ]);
+    python3(
+        dir,
+        &[
+            compare.to_str().expect("p"),
+            ref_out.to_str().expect("p"),
+            ours.to_str().expect("p"),
+        ],
+    );
     // The order-flow KPIs (docs/kpis.md), row by row.
-    python(&[
-        compare.to_str().expect("p"),
-        ref_out.to_str().expect("p"),
-        ours.to_str().expect("p"),
-        "--names",
-        "order_flow,backorders,exception_resolution,count_variance_by_abc,inventory_position,receiving_to_available,return_to_stock,shipment_timeliness,exception_backlog,exception_recurrence",
-    ]);
+    python3(
+        dir,
+        &[
+            compare.to_str().expect("p"),
+            ref_out.to_str().expect("p"),
+            ours.to_str().expect("p"),
+            "--names",
+            "order_flow,backorders,exception_resolution,count_variance_by_abc,inventory_position,receiving_to_available,return_to_stock,shipment_timeliness,exception_backlog,exception_recurrence",
+        ],
+    );
     // The report's tiles (the current window's values) against the reference's,
     // computed from its own KPI tables.
     let tiles = dir.join(format!("tiles-{out}"));
-    python(&[
-        root()
-            .join("tests/reference/tiles_of.py")
-            .to_str()
-            .expect("p"),
-        ours.to_str().expect("p"),
-        tiles.join("tiles_current.parquet").to_str().expect("p"),
-    ]);
-    python(&[
-        compare.to_str().expect("p"),
-        ref_out.to_str().expect("p"),
-        tiles.to_str().expect("p"),
-        "--names",
-        "tiles_current",
-    ]);
+    python3(
+        dir,
+        &[
+            root()
+                .join("tests/reference/tiles_of.py")
+                .to_str()
+                .expect("p"),
+            ours.to_str().expect("p"),
+            tiles.join("tiles_current.parquet").to_str().expect("p"),
+        ],
+    );
+    python3(
+        dir,
+        &[
+            compare.to_str().expect("p"),
+            ref_out.to_str().expect("p"),
+            tiles.to_str().expect("p"),
+            "--names",
+            "tiles_current",
+        ],
+    );
 }
 
 /// `| kind | table | rows | meaning |` lines of the generator's README.

@@ -1,7 +1,8 @@
 //! The kept state: what the KPIs about order lines, exceptions and returns need, kept per
 //! entity by every ingest so a nightly run reads the night's changes, not the lake's
-//! history. Three tables, one generic upkeep ([`Kind`]): the order-line state (below),
-//! the exception state and the return state (at the end).
+//! history, and the master tables in a few files. Six tables, one generic upkeep
+//! ([`Kind`]): the order-line state (below), the exception and return states, and the
+//! master states (at the end).
 //!
 //! # What the order-line state holds
 //!
@@ -83,6 +84,35 @@
 //! valid at end(D). Its rows keep running values, not each event's own, so an update
 //! reads the touched returns' events from the lake (from their first date on: a
 //! return's events span days, not the lake's history).
+//!
+//! # The master states
+//!
+//! `_state/items`, `_state/locations` and `_state/suppliers` hold every row of their
+//! master table as it is (its `event_date` kept as `version_date`), partitioned by the
+//! month of `version_date`: the table itself has one partition, so one small file or
+//! more, per day a version was written, and every session reads it whole into memory
+//! (see `load_master` in the engine). An ingest adds its staged rows to their months
+//! (ingest only ever adds rows to a table); a whole build copies the table.
+//!
+//! # When a state is not read
+//!
+//! The exception, return and master states hold exactly one row per row of their
+//! source table ([`Kind::one_per_row`]). A write to the source that did not keep the
+//! state (another tool appending to the Delta table, an older opintel) leaves the
+//! counts in the two Delta logs apart: a session then reads the source instead (see
+//! `kept_files` in the engine) and the next ingest builds the state whole. The
+//! order-line state has no such count: one row per line, of two sources.
+
+mod events;
+mod lines;
+
+pub use events::{
+    EXCEPTION_STATE_TABLE, RETURN_STATE_TABLE, exception_state_sql, return_state_sql,
+};
+pub use lines::{
+    STATE_TABLE, UNSETTLED_CURRENT, current_sql, fulfilment_sql, unsettled_current_sql,
+    unsettled_from,
+};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -98,210 +128,14 @@ use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 
 use super::lake_table::{LakeFile, LakeTable};
-use crate::contract::{INGEST_SEQ, PARTITION_COLUMN, SOURCE_FILE};
+use crate::contract::PARTITION_COLUMN;
 use crate::error::{Error, Result, io_at};
 use crate::lake::{
-    EXCEPTION_STATE, EXCEPTION_STATE_ATTRIBUTES, Lake, ORDER_LINE_STATE, RETURN_STATE, RemovedFile,
-    Snapshot, Txn, exception_state_schema, order_line_state_schema, return_state_schema,
+    EXCEPTION_STATE, ITEM_STATE, LOCATION_STATE, Lake, ORDER_LINE_STATE, RETURN_STATE, RemovedFile,
+    SUPPLIER_STATE, Snapshot, Txn,
 };
-
-/// The name the state is registered under in a session.
-pub const STATE_TABLE: &str = "order_line_state";
-
-/// The view of the current versions of the lines a binding computes from the raw
-/// tables (those changed after its as-of instant).
-pub const UNSETTLED_CURRENT: &str = "_order_lines_unsettled";
-
-/// The lines changed after `params`' as-of instant: `SELECT` of their keys.
-const UNSETTLED_KEYS: &str =
-    "SELECT order_id, line_id FROM order_line_state WHERE changed_at > $window_end";
-
-/// The name the exception state is registered under in a session.
-pub const EXCEPTION_STATE_TABLE: &str = "exception_state_kept";
-
-/// The smallest `first_date` of the order lines changed after `params`' as-of
-/// instant; None when every line is settled by then (the state serves them all).
-pub async fn unsettled_from(
-    ctx: &SessionContext,
-    params: &super::Params,
-) -> Result<Option<NaiveDate>> {
-    let table = STATE_TABLE;
-    // Always on this machine, never on a cluster: binding views happens outside the
-    // watched query phases, and a small scan of one table does not need executors.
-    let local = SessionContext::new_with_config_rt(
-        datafusion::prelude::SessionConfig::new(),
-        ctx.runtime_env(),
-    );
-    local.register_table(table, ctx.table_provider(table).await?)?;
-    let batches = local
-        .sql(&format!(
-            "SELECT min(first_date) FROM {table} WHERE changed_at > $window_end"
-        ))
-        .await?
-        .with_param_values(params.values())?
-        .collect()
-        .await?;
-    Ok(batches.iter().filter(|b| b.num_rows() > 0).find_map(|b| {
-        let d = b.column(0).as_primitive::<Date32Type>();
-        d.is_valid(0).then(|| super::date_of_days(d.value(0)))
-    }))
-}
-
-/// The name the return state is registered under in a session.
-pub const RETURN_STATE_TABLE: &str = "return_state_kept";
-
-/// `exception_state` from the kept state: of each exception, the state whose
-/// validity spans the as-of instant.
-pub fn exception_state_sql() -> String {
-    let mut columns = vec!["exception_id", "opened_at", "valid_from AS latest_at"];
-    columns.extend(EXCEPTION_STATE_ATTRIBUTES);
-    valid_at_sql(EXCEPTION_STATE_TABLE, &columns)
-}
-
-/// `return_state` from the kept state: of each return, the state whose validity
-/// spans the as-of instant.
-pub fn return_state_sql() -> String {
-    valid_at_sql(
-        RETURN_STATE_TABLE,
-        &[
-            "return_id",
-            "received_at",
-            "dispositioned_at",
-            "warehouse_id",
-            "disposition",
-        ],
-    )
-}
-
-/// `columns` of the rows of valid-from/valid-to state table `table` valid at the
-/// as-of instant (`valid_from` ≤ end(D) < `valid_to`). The states that ended before
-/// the as-of date's month are not read.
-fn valid_at_sql(table: &str, columns: &[&str]) -> String {
-    format!(
-        "SELECT {columns}
-         FROM {table}
-         WHERE valid_from <= $window_end
-           AND (valid_to IS NULL OR valid_to > $window_end)
-           AND {PARTITION_COLUMN} >= CAST(date_trunc('month', $partition_max) AS DATE)",
-        columns = columns.join(", ")
-    )
-}
-
-/// `view` with its one `FROM <table>` reading `instead` (a parenthesised relation
-/// aliased as the table); an error naming `file` when it does not read `table` exactly
-/// once (the rewrite would be ambiguous).
-fn read_instead(view: &str, file: &str, table: &str, instead: &str) -> Result<String> {
-    let from = format!("FROM {table}");
-    let ends_word = |i: usize| {
-        view[i + from.len()..]
-            .chars()
-            .next()
-            .is_none_or(|c| !(c.is_alphanumeric() || c == '_'))
-    };
-    let hits: Vec<usize> = view
-        .match_indices(&from)
-        .map(|(i, _)| i)
-        .filter(|&i| ends_word(i))
-        .collect();
-    if hits.len() != 1 {
-        return Err(Error::Lake {
-            path: file.into(),
-            message: format!("the view must read `{from}` once"),
-        });
-    }
-    let i = hits[0];
-    Ok(format!(
-        "{}FROM {instead}{}",
-        &view[..i],
-        &view[i + from.len()..]
-    ))
-}
-
-/// `order_lines_current` from the state: the settled lines' final versions, and (when
-/// `unsettled`) the lines computed from the raw table in [`UNSETTLED_CURRENT`].
-pub fn current_sql(t: &crate::contract::TableSpec, unsettled: bool) -> String {
-    let fields: Vec<&str> = t.fields.iter().map(|f| f.name).collect();
-    let mut sql = format!(
-        "SELECT {fields}, version_seq AS {INGEST_SEQ}, version_source_file AS {SOURCE_FILE},
-                version_date AS {PARTITION_COLUMN}
-         FROM {STATE_TABLE}
-         WHERE known_line AND changed_at <= $window_end",
-        fields = fields.join(", ")
-    );
-    if unsettled {
-        sql.push_str(&format!("\nUNION ALL\nSELECT * FROM {UNSETTLED_CURRENT}"));
-    }
-    sql
-}
-
-/// The raw current versions of the unsettled lines (None when there are none): the
-/// rule of `order_lines_current`, restricted to those lines and to the partitions from
-/// `$unsettled_from` on.
-pub fn unsettled_current_sql(t: &crate::contract::TableSpec, unsettled: bool) -> Option<String> {
-    if !unsettled {
-        return None;
-    }
-    let cols: Vec<String> = t.fields.iter().map(|f| format!("v.{}", f.name)).collect();
-    Some(format!(
-        "SELECT {cols}, v.{INGEST_SEQ}, v.{SOURCE_FILE}, v.{PARTITION_COLUMN}
-         FROM {table} v
-         JOIN (
-             SELECT CAST(max(CAST(CAST(o.updated_at AS BIGINT) AS DECIMAL(38, 0)) * {two63}
-                             + CAST(o.{INGEST_SEQ} AS DECIMAL(38, 0))) % {two63} AS BIGINT) AS winner
-             FROM {table} o
-             JOIN ({UNSETTLED_KEYS}) k
-               ON k.order_id = o.order_id AND k.line_id = o.line_id
-             WHERE o.updated_at <= $window_end
-               AND o.{PARTITION_COLUMN} <= $partition_max
-               AND o.{PARTITION_COLUMN} >= $unsettled_from
-             GROUP BY o.order_id, o.line_id
-         ) w ON v.{INGEST_SEQ} = w.winner
-         WHERE v.{PARTITION_COLUMN} <= $partition_max
-           AND v.{PARTITION_COLUMN} >= $unsettled_from",
-        cols = cols.join(", "),
-        table = t.name,
-        two63 = "CAST(9223372036854775808 AS DECIMAL(38, 0))",
-    ))
-}
-
-/// `order_line_fulfilment` from the state: the settled lines' final rows, and (when
-/// `unsettled`) `view` (the view's own SQL) over the unsettled lines only.
-pub fn fulfilment_sql(view: &str, unsettled: bool) -> Result<String> {
-    let settled = format!(
-        "SELECT order_id, line_id, known_line, channel, warehouse_id, promised_ship_at,
-                qty_ordered,
-                qty_ordered - CASE WHEN cancel_reason = 'customer' THEN coalesce(cancelled_qty, 0) ELSE 0 END AS demand,
-                units_shipped, units_shipped_by_promise, last_shipped_at,
-                sku, ordered_at, first_shipment_id, last_shipment_id,
-                cancelled_qty, cancel_reason
-         FROM {STATE_TABLE}
-         WHERE changed_at <= $window_end"
-    );
-    if !unsettled {
-        return Ok(settled);
-    }
-    let file = "queries/views/order_line_fulfilment.sql";
-    let raw = read_instead(
-        view,
-        file,
-        "order_lines_current",
-        &format!("{UNSETTLED_CURRENT} order_lines_current"),
-    )?;
-    let raw = read_instead(
-        &raw,
-        file,
-        "shipments",
-        &format!(
-            "(SELECT sh.* FROM shipments sh
-               JOIN ({UNSETTLED_KEYS}) k
-                 ON k.order_id = sh.order_id AND k.line_id = sh.line_id
-               WHERE sh.{PARTITION_COLUMN} >= $unsettled_from) shipments"
-        ),
-    )?;
-    Ok(format!(
-        "{settled}\nUNION ALL\nSELECT * FROM (\n{raw}\n) unsettled"
-    ))
-}
+use events::{exception_events_from_state, exception_sql, master_sql, return_sql};
+use lines::order_line_sql;
 
 /// One kind of kept state: a Delta table of one row per entity (an order line, an
 /// exception), derived from some event tables, kept by every ingest.
@@ -318,20 +152,33 @@ pub struct Kind {
     sources: &'static [(&'static str, &'static str)],
     /// The entity's key columns (in every source).
     key: &'static [&'static str],
-    schema: fn() -> SchemaRef,
-    /// The state rows (file columns, then `event_date`: the month of `first_date`) of
-    /// every entity in the source relations.
-    sql: fn() -> String,
+    /// The state rows (file columns, then `event_date`, the partition) of every
+    /// entity in the source relations.
+    sql: fn(&Kind) -> String,
     /// When the state holds every source row of its entities (a kind of one source):
     /// that source relation for an ingest's update, as SQL over the `old_state` rows
     /// of the `touched` entities plus the staged rows, instead of the lake's events.
     from_state: Option<fn() -> String>,
+    /// Each source row is one state row, in a month of its own (a master state): an
+    /// ingest adds the staged rows to their months, whatever else the entity has.
+    append: bool,
+    /// The state holds exactly one row per row of its one source, so a state whose
+    /// row count differs from its source's was not kept by the last write to the
+    /// source (another tool, an older opintel): readers then read the source, and the
+    /// next ingest rebuilds the state.
+    pub one_per_row: bool,
 }
 
 impl Kind {
     /// The state file's columns (its partition column, `event_date`, apart).
     pub fn schema(&self) -> SchemaRef {
-        (self.schema)()
+        crate::lake::state_schema(self.rel)
+            .unwrap_or_else(|| Arc::new(datafusion::arrow::datatypes::Schema::empty()))
+    }
+
+    /// The source table of a state of one source.
+    pub fn source(&self) -> &'static str {
+        self.sources.first().map_or("", |(t, _)| *t)
     }
 }
 
@@ -342,9 +189,10 @@ pub const ORDER_LINES: Kind = Kind {
     unit: "lines",
     sources: &[("order_lines", "versions"), ("shipments", "ships")],
     key: &["order_id", "line_id"],
-    schema: order_line_state_schema,
     sql: order_line_sql,
     from_state: None,
+    append: false,
+    one_per_row: false,
 };
 
 /// The exception state: every state each exception was in, valid from one of its
@@ -355,9 +203,10 @@ pub const EXCEPTIONS: Kind = Kind {
     unit: "exception states",
     sources: &[("exception_events", "events")],
     key: &["exception_id"],
-    schema: exception_state_schema,
     sql: exception_sql,
     from_state: Some(exception_events_from_state),
+    append: false,
+    one_per_row: true,
 };
 
 /// The return state: every state each return was in, valid from one of its events
@@ -368,15 +217,81 @@ pub const RETURNS: Kind = Kind {
     unit: "return states",
     sources: &[("return_events", "events")],
     key: &["return_id"],
-    schema: return_state_schema,
     sql: return_sql,
     // The state keeps running values, not each event's own stage and disposition:
     // an update reads the touched returns' events (their lifecycles are short).
     from_state: None,
+    append: false,
+    one_per_row: true,
 };
 
+/// The item master's versions (see "The master states" in the module doc).
+pub const ITEMS: Kind = master_kind(
+    ITEM_STATE,
+    "items_state_kept",
+    "item versions",
+    &[("items", "versions")],
+    &["sku"],
+);
+
+/// The location master's versions.
+pub const LOCATIONS: Kind = master_kind(
+    LOCATION_STATE,
+    "locations_state_kept",
+    "location versions",
+    &[("locations", "versions")],
+    &["location_id"],
+);
+
+/// The supplier master's versions.
+pub const SUPPLIERS: Kind = master_kind(
+    SUPPLIER_STATE,
+    "suppliers_state_kept",
+    "supplier versions",
+    &[("suppliers", "versions")],
+    &["supplier_id"],
+);
+
+/// The master state of one master table (its one source, read as `versions`).
+const fn master_kind(
+    rel: &'static str,
+    table: &'static str,
+    unit: &'static str,
+    sources: &'static [(&'static str, &'static str)],
+    key: &'static [&'static str],
+) -> Kind {
+    Kind {
+        rel,
+        table,
+        unit,
+        sources,
+        key,
+        sql: master_sql,
+        from_state: None,
+        append: true,
+        one_per_row: true,
+    }
+}
+
 /// Every kind of state, in the order an ingest keeps them.
-pub const KINDS: [&Kind; 3] = [&ORDER_LINES, &EXCEPTIONS, &RETURNS];
+pub const KINDS: [&Kind; 6] = [
+    &ORDER_LINES,
+    &EXCEPTIONS,
+    &RETURNS,
+    &ITEMS,
+    &LOCATIONS,
+    &SUPPLIERS,
+];
+
+/// The master state of master table `table`, if it has one.
+pub fn master(table: &str) -> Option<&'static Kind> {
+    KINDS.into_iter().find(|k| k.append && k.source() == table)
+}
+
+/// Rows of `files` by their Delta statistics; None when a file has none.
+pub fn rows_of(files: &[LakeFile]) -> Option<u64> {
+    files.iter().map(|f| f.rows.map(|r| r as u64)).sum()
+}
 
 /// What an ingest did to one state table.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -420,17 +335,35 @@ fn maintain_one(lake: &Lake, txn: &Txn, kind: &'static Kind) -> Result<Option<St
             .push((view, super::lake_files(lake, table, &snap)?));
         sources.new.push((view, staged_files(txn, &staged)?));
     }
-    if !staged_any && (!missing || !lake_any) {
+    sources.state = super::lake_files(lake, kind.rel, &state)?;
+    // A state of one row per source row that holds another number of rows missed a
+    // write to its source: it is built again, whole.
+    let stale = !missing
+        && kind.one_per_row
+        && rows_of(&sources.state) != sources.lake.first().and_then(|(_, f)| rows_of(f));
+    if !staged_any && !stale && (!missing || !lake_any) {
         return Ok(None);
     }
-    sources.state = super::lake_files(lake, kind.rel, &state)?;
+    if stale {
+        tracing::warn!(
+            state = kind.rel,
+            source = kind.source(),
+            "the state does not match its source table (written by another tool or an \
+             older opintel?): building it again"
+        );
+        for f in &state.files {
+            txn.remove_from_table(kind.rel, removed(f));
+        }
+    }
     let rows = sources.rows();
     let engine = super::Engine::new(&super::EngineOptions::default())?;
     let ctx = engine.ctx().clone();
     let change = engine.block_on(async move {
         register(&ctx, lake, kind, sources).await?;
-        if missing {
+        if missing || stale {
             write_all(&ctx, txn, kind, rows).await
+        } else if kind.append {
+            append(&ctx, txn, kind, &state).await
         } else {
             update(&ctx, txn, kind, &state).await
         }
@@ -545,7 +478,7 @@ async fn register(ctx: &SessionContext, lake: &Lake, kind: &Kind, s: Sources) ->
             })
     };
     let mut tables: Vec<(String, SchemaRef, &ObjectStoreUrl, Vec<LakeFile>)> =
-        vec![("old_state".into(), (kind.schema)(), &lake_url, s.state)];
+        vec![("old_state".into(), kind.schema(), &lake_url, s.state)];
     for (view, files) in s.lake {
         tables.push((format!("lake_{view}"), schema_of(view)?, &lake_url, files));
     }
@@ -579,7 +512,7 @@ async fn write_all(ctx: &SessionContext, txn: &Txn, kind: &Kind, rows: u64) -> R
         };
         register_inputs(ctx, kind, "", &only, &only).await?;
         // The plan binds the views as they are now.
-        plans.push(ctx.sql(&(kind.sql)()).await?);
+        plans.push(ctx.sql(&(kind.sql)(kind)).await?);
     }
     let (partitions, rows) = write_months(plans, txn, kind).await?;
     Ok(StateChange {
@@ -698,7 +631,7 @@ async fn update(
             .await?
         }
     }
-    let fresh = ctx.sql(&(kind.sql)()).await?;
+    let fresh = ctx.sql(&(kind.sql)(kind)).await?;
     let schema = Arc::clone(fresh.schema().inner());
     let fresh = fresh.collect().await?;
     for b in &fresh {
@@ -708,6 +641,47 @@ async fn update(
     }
     ctx.register_table("fresh", Arc::new(MemTable::try_new(schema, vec![fresh])?))?;
     // 4. Rewrite the affected months; take their old files out of the table.
+    let keep = format!(
+        "NOT EXISTS (SELECT 1 FROM touched k WHERE {})",
+        key_join(kind, "k", "s")
+    );
+    rewrite_months(ctx, txn, kind, state, &months, &keep, lines).await
+}
+
+/// The staged rows of an append kind (a master state) added to their months.
+async fn append(
+    ctx: &SessionContext,
+    txn: &Txn,
+    kind: &Kind,
+    state: &Snapshot,
+) -> Result<StateChange> {
+    register_inputs(ctx, kind, "", "FALSE", "TRUE").await?;
+    let fresh = ctx.sql(&(kind.sql)(kind)).await?;
+    let schema = Arc::clone(fresh.schema().inner());
+    let fresh = fresh.collect().await?;
+    let mut months: BTreeSet<i32> = BTreeSet::new();
+    let mut lines = 0u64;
+    for b in &fresh {
+        let idx = b.schema().index_of(PARTITION_COLUMN)?;
+        months.extend(b.column(idx).as_primitive::<Date32Type>().iter().flatten());
+        lines += b.num_rows() as u64;
+    }
+    ctx.register_table("fresh", Arc::new(MemTable::try_new(schema, vec![fresh])?))?;
+    rewrite_months(ctx, txn, kind, state, &months, "TRUE", lines).await
+}
+
+/// Rewrite `months` of the state: their old rows that `keep` (SQL over them as `s`)
+/// keeps, and the rows of relation `fresh` (all of them in those months); their old
+/// files leave the table. `lines` is the entities (or rows) the change touched.
+async fn rewrite_months(
+    ctx: &SessionContext,
+    txn: &Txn,
+    kind: &Kind,
+    state: &Snapshot,
+    months: &BTreeSet<i32>,
+    keep: &str,
+    lines: u64,
+) -> Result<StateChange> {
     if months.is_empty() {
         return Ok(StateChange {
             lines,
@@ -723,11 +697,9 @@ async fn update(
     let df = ctx
         .sql(&format!(
             "SELECT {columns}, s.{PARTITION_COLUMN} FROM old_state s
-             WHERE s.{PARTITION_COLUMN} IN ({list})
-               AND NOT EXISTS (SELECT 1 FROM touched k WHERE {on})
+             WHERE s.{PARTITION_COLUMN} IN ({list}) AND {keep}
              UNION ALL
-             SELECT {columns}, {PARTITION_COLUMN} FROM fresh",
-            on = key_join(kind, "k", "s"),
+             SELECT {columns}, {PARTITION_COLUMN} FROM fresh"
         ))
         .await?;
     let (partitions, rows) = write_months(vec![df], txn, kind).await?;
@@ -786,191 +758,12 @@ async fn register_view(ctx: &SessionContext, name: &str, sql: &str) -> Result<()
 
 /// The state file's columns, comma-separated (the partition column is apart).
 fn column_list(kind: &Kind) -> String {
-    (kind.schema)()
+    kind.schema()
         .fields()
         .iter()
         .map(|f| f.name().clone())
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// The latest row by (`time`, `_ingest_seq`) as one number: `time` in µs × 2⁶³ +
-/// `_ingest_seq`, whose `max` modulo 2⁶³ is the winner's sequence number (see
-/// `current_view_sql`).
-fn latest_seq(time: &str) -> String {
-    format!(
-        "CAST(max(CAST(CAST({time} AS BIGINT) AS DECIMAL(38, 0)) * {two63}
-                  + CAST({INGEST_SEQ} AS DECIMAL(38, 0))) % {two63} AS BIGINT)",
-        two63 = "CAST(9223372036854775808 AS DECIMAL(38, 0))",
-    )
-}
-
-/// Exception state rows of every exception in relation `events`: one per event, valid
-/// from it until the exception's next event in (`event_at`, `_ingest_seq`) order.
-/// Of two events at the same instant the later ingested one follows: the earlier's
-/// state is valid for no instant, as the `exception_state` view's tie rule says.
-fn exception_sql() -> String {
-    let attrs = EXCEPTION_STATE_ATTRIBUTES.join(", ");
-    format!(
-        "WITH ordered AS (
-             SELECT exception_id, event_at, {INGEST_SEQ}, {attrs},
-                    min(event_at) OVER (PARTITION BY exception_id) AS opened_at,
-                    min({part}) OVER (PARTITION BY exception_id) AS first_date,
-                    lead(event_at) OVER (PARTITION BY exception_id
-                                         ORDER BY event_at, {INGEST_SEQ}) AS valid_to
-             FROM events
-         )
-         SELECT exception_id, opened_at, event_at AS valid_from, valid_to, {attrs},
-                {INGEST_SEQ} AS event_seq, first_date,
-                coalesce(CAST(date_trunc('month', valid_to) AS DATE),
-                         DATE '9999-12-01') AS {part}
-         FROM ordered",
-        part = PARTITION_COLUMN,
-    )
-}
-
-/// Return state rows of every return in relation `events`: one per event, valid from
-/// it until the return's next event in (`event_at`, `_ingest_seq`) order, with the
-/// return's first "received" time and latest "dispositioned" event up to it (the
-/// `return_state` view's rule, events at one instant ordered by ingest).
-fn return_sql() -> String {
-    let frame = format!(
-        "OVER (PARTITION BY return_id ORDER BY event_at, {INGEST_SEQ}
-               ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
-    );
-    format!(
-        "WITH ordered AS (
-             SELECT return_id, event_at, {INGEST_SEQ},
-                    min({part}) OVER (PARTITION BY return_id) AS first_date,
-                    lead(event_at) OVER (PARTITION BY return_id
-                                         ORDER BY event_at, {INGEST_SEQ}) AS valid_to,
-                    min(CASE WHEN stage = 'received' THEN event_at END) {frame} AS received_at,
-                    CAST(max(CASE WHEN stage = 'dispositioned'
-                                  THEN CAST(CAST(event_at AS BIGINT) AS DECIMAL(38, 0)) * {two63}
-                                       + CAST({INGEST_SEQ} AS DECIMAL(38, 0))
-                             END) {frame} % {two63} AS BIGINT) AS disposition_seq
-             FROM events
-         )
-         SELECT o.return_id, o.event_at AS valid_from, o.valid_to, o.received_at,
-                d.event_at AS dispositioned_at, d.warehouse_id, d.disposition,
-                o.{INGEST_SEQ} AS event_seq, o.first_date,
-                coalesce(CAST(date_trunc('month', o.valid_to) AS DATE),
-                         DATE '9999-12-01') AS {part}
-         FROM ordered o
-         LEFT JOIN events d ON d.{INGEST_SEQ} = o.disposition_seq",
-        part = PARTITION_COLUMN,
-        two63 = "CAST(9223372036854775808 AS DECIMAL(38, 0))",
-    )
-}
-
-/// The `events` relation of the touched exceptions for an ingest's update: their
-/// events back from their states (one state per event: its time, sequence number and
-/// attributes; every event given the exception's first date, which is all
-/// [`exception_sql`] takes of the dates), and the staged events.
-fn exception_events_from_state() -> String {
-    let attrs = EXCEPTION_STATE_ATTRIBUTES.join(", ");
-    let s_attrs = EXCEPTION_STATE_ATTRIBUTES
-        .iter()
-        .map(|a| format!("s.{a}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!(
-        "SELECT s.exception_id, s.valid_from AS event_at, s.event_seq AS {INGEST_SEQ},
-                {s_attrs}, s.first_date AS {PARTITION_COLUMN}
-         FROM old_state s
-         JOIN touched k ON k.exception_id = s.exception_id
-         UNION ALL
-         SELECT exception_id, event_at, {INGEST_SEQ}, {attrs}, {PARTITION_COLUMN}
-         FROM new_events"
-    )
-}
-
-/// Order-line state rows of every line in relations `versions` (order-line
-/// versions) and `ships` (shipments).
-fn order_line_sql() -> String {
-    state_sql("versions", "ships")
-}
-
-/// State rows (the file columns, then `event_date`: the month of `first_date`) of
-/// every line in relations `versions` (order-line versions) and `ships` (shipments).
-fn state_sql(versions: &str, ships: &str) -> String {
-    let fields: Vec<&str> = crate::contract::table("order_lines")
-        .map(|t| t.fields.iter().map(|f| f.name).collect())
-        .unwrap_or_default();
-    let own: Vec<&str> = fields
-        .iter()
-        .copied()
-        .filter(|f| *f != "order_id" && *f != "line_id")
-        .collect();
-    let c_own = own
-        .iter()
-        .map(|f| format!("c.{f}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let plain_own = own.join(", ");
-    format!(
-        "WITH w AS (
-             SELECT {winner} AS winner,
-                    min({part}) AS first_version_date
-             FROM {versions}
-             GROUP BY order_id, line_id
-         ),
-         c AS (
-             SELECT v.*, w.first_version_date
-             FROM {versions} v
-             JOIN w ON v.{seq} = w.winner
-         ),
-         -- Shipments per line first (with the winning version's promise), then one
-         -- row per line: the wide version columns pass through a join, not a
-         -- GROUP BY (a third less memory at 3 M lines).
-         s AS (
-             SELECT x.order_id,
-                    x.line_id,
-                    sum(x.qty_shipped) AS units_shipped,
-                    sum(CASE WHEN x.shipped_at <= p.promised_ship_at THEN x.qty_shipped ELSE 0 END) AS units_shipped_by_promise,
-                    max(x.shipped_at) AS last_shipped_at,
-                    min(x.shipment_id) AS first_shipment_id,
-                    max(x.shipment_id) AS last_shipment_id,
-                    min(x.{part}) AS first_shipment_date
-             FROM {ships} x
-             LEFT JOIN c p
-               ON p.order_id = x.order_id
-              AND p.line_id = x.line_id
-             GROUP BY x.order_id, x.line_id
-         ),
-         j AS (
-             SELECT coalesce(c.order_id, s.order_id) AS order_id,
-                    coalesce(c.line_id, s.line_id) AS line_id,
-                    c.order_id IS NOT NULL AS known_line,
-                    {c_own},
-                    c.{seq} AS version_seq,
-                    c.{src} AS version_source_file,
-                    c.{part} AS version_date,
-                    c.first_version_date,
-                    coalesce(s.units_shipped, 0.0) AS units_shipped,
-                    coalesce(s.units_shipped_by_promise, 0.0) AS units_shipped_by_promise,
-                    s.last_shipped_at,
-                    s.first_shipment_id,
-                    s.last_shipment_id,
-                    s.first_shipment_date
-             FROM c
-             FULL JOIN s
-               ON s.order_id = c.order_id
-              AND s.line_id = c.line_id
-         )
-         SELECT order_id, line_id, known_line, {plain_own},
-                version_seq, version_source_file, version_date,
-                units_shipped, units_shipped_by_promise, last_shipped_at,
-                first_shipment_id, last_shipment_id,
-                greatest(updated_at, last_shipped_at) AS changed_at,
-                least(first_version_date, first_shipment_date) AS first_date,
-                CAST(date_trunc('month', least(first_version_date, first_shipment_date)) AS DATE) AS {part}
-         FROM j",
-        winner = latest_seq("updated_at"),
-        seq = INGEST_SEQ,
-        src = SOURCE_FILE,
-        part = PARTITION_COLUMN,
-    )
 }
 
 /// Stream `df` (state columns then `event_date`) into one staged file per month.
@@ -980,7 +773,7 @@ async fn write_months(
     txn: &Txn,
     kind: &Kind,
 ) -> Result<(usize, u64)> {
-    let schema = (kind.schema)();
+    let schema = kind.schema();
     let mut writers: BTreeMap<i32, ArrowWriter<std::fs::File>> = BTreeMap::new();
     let mut rows = 0u64;
     for df in plans {
