@@ -87,6 +87,7 @@ pub fn ingest(
             touched = change.lines,
             months = change.partitions,
             rows = change.rows_written,
+            seconds = change.took.as_secs_f64(),
             "state kept"
         );
     }

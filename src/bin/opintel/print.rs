@@ -284,8 +284,12 @@ pub fn state_rebuilt(
 ) {
     for (kind, c) in changes {
         println!(
-            "{} rebuilt: {} {} in {} month partitions",
-            kind.rel, c.rows_written, kind.unit, c.partitions
+            "{} rebuilt: {} {} in {} month partitions ({:.1} s)",
+            kind.rel,
+            c.rows_written,
+            kind.unit,
+            c.partitions,
+            c.took.as_secs_f64()
         );
     }
 }
