@@ -89,9 +89,10 @@
 //!
 //! `_state/items`, `_state/locations` and `_state/suppliers` hold every row of their
 //! master table as it is (its `event_date` kept as `version_date`), partitioned by the
-//! month of `version_date`: the table itself has one partition, so one small file or
-//! more, per day a version was written, and every session reads it whole into memory
-//! (see `load_master` in the engine). An ingest adds its staged rows to their months
+//! month of `version_date`. The table itself has a partition, and so at least one
+//! small file, for every day a version was written, and every session reads it whole
+//! into memory (see `load_master` in the engine): from the state, a year of daily
+//! files is a dozen monthly ones. An ingest adds its staged rows to their months
 //! (ingest only ever adds rows to a table); a whole build copies the table.
 //!
 //! # When a state is not read
@@ -137,8 +138,9 @@ use crate::lake::{
 use events::{exception_events_from_state, exception_sql, master_sql, return_sql};
 use lines::order_line_sql;
 
-/// One kind of kept state: a Delta table of one row per entity (an order line, an
-/// exception), derived from some event tables, kept by every ingest.
+/// One kind of kept state: a Delta table derived from some lake tables and kept by
+/// every ingest, of one row per entity (an order line) or per source row (an
+/// exception's or a return's event, a master version).
 #[derive(Debug)]
 pub struct Kind {
     /// The lake folder.
@@ -851,6 +853,26 @@ fn date_of(rel: &str) -> Option<NaiveDate> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_kind_has_a_schema_a_folder_and_a_name_of_its_own() {
+        let mut seen = BTreeSet::new();
+        for kind in KINDS {
+            assert!(
+                crate::lake::state_schema(kind.rel).is_some(),
+                "{}",
+                kind.rel
+            );
+            assert!(
+                crate::lake::STATE_FOLDERS.contains(&kind.rel),
+                "{}",
+                kind.rel
+            );
+            assert!(!kind.source().is_empty(), "{}", kind.rel);
+            assert!(seen.insert(kind.table), "{}", kind.table);
+        }
+        assert_eq!(seen.len(), crate::lake::STATE_FOLDERS.len());
+    }
 
     #[test]
     fn passes_grow_with_memory_but_never_below_three_million_rows() {
