@@ -167,13 +167,7 @@ fn the_state_kept_by_nightly_ingests_equals_a_rebuild_and_the_raw_tables() {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path();
     for n in 0..NIGHTS {
-        let inbox = dir.join(format!("night-{n}"));
-        std::fs::create_dir_all(&inbox).expect("mkdir");
-        for (name, text) in night(n) {
-            std::fs::write(inbox.join(name), text).expect("write");
-        }
-        let inbox = inbox.to_string_lossy().into_owned();
-        opintel_ok(dir, &["ingest", "--lake", "lake", &inbox]);
+        ingest_night(dir, "lake", n, night(n));
     }
     // The planted rows landed: the re-sent file and the repeated row added nothing.
     let count = |lake: &str, q: &str| sql(dir, lake, "2026-11-30", &[q]);
@@ -257,12 +251,20 @@ fn the_state_kept_by_nightly_ingests_equals_a_rebuild_and_the_raw_tables() {
 /// n with `text(n)`.
 fn ingest_nights(dir: &Path, name: &str, text: fn(i64) -> String) {
     for n in 0..NIGHTS {
-        let inbox = dir.join(format!("night-{n}"));
-        std::fs::create_dir_all(&inbox).expect("mkdir");
-        std::fs::write(inbox.join(format!("{name}-{n}.csv")), text(n)).expect("write");
-        let inbox = inbox.to_string_lossy().into_owned();
-        opintel_ok(dir, &["ingest", "--lake", "lake", &inbox]);
+        ingest_night(dir, "lake", n, vec![(format!("{name}-{n}.csv"), text(n))]);
     }
+}
+
+/// Write night `n`'s `files` (name, text) into `dir`/night-`n` and ingest them into
+/// `dir`/`lake`.
+fn ingest_night(dir: &Path, lake: &str, n: i64, files: Vec<(String, String)>) {
+    let inbox = dir.join(format!("night-{n}"));
+    std::fs::create_dir_all(&inbox).expect("mkdir");
+    for (name, text) in files {
+        std::fs::write(inbox.join(name), text).expect("write");
+    }
+    let inbox = inbox.to_string_lossy().into_owned();
+    opintel_ok(dir, &["ingest", "--lake", lake, &inbox]);
 }
 
 /// The state query `state`'s rows on the kept lake, after checking they are `rows`
@@ -747,15 +749,7 @@ fn master_night(n: i64) -> Vec<(String, String)> {
 fn the_master_states_kept_by_nightly_ingests_equal_the_tables() {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path();
-    let ingest = |lake: &str, n: i64| {
-        let inbox = dir.join(format!("night-{n}"));
-        std::fs::create_dir_all(&inbox).expect("mkdir");
-        for (name, text) in master_night(n) {
-            std::fs::write(inbox.join(name), text).expect("write");
-        }
-        let inbox = inbox.to_string_lossy().into_owned();
-        opintel_ok(dir, &["ingest", "--lake", lake, &inbox]);
-    };
+    let ingest = |lake: &str, n: i64| ingest_night(dir, lake, n, master_night(n));
     for n in 0..NIGHTS {
         ingest("lake", n);
     }
