@@ -110,14 +110,34 @@ pub const ITEM_STATE: &str = "_state/items";
 pub const LOCATION_STATE: &str = "_state/locations";
 pub const SUPPLIER_STATE: &str = "_state/suppliers";
 
+/// Folders of the month copies: every row of an event or snapshot table as it is, in
+/// a few files per month of its `event_date` instead of one or more per day, kept in
+/// step with it by every ingest (see `engine::state`).
+pub const MONTH_COPIES: [&str; 7] = [
+    "_state/shipments",
+    "_state/receipts",
+    "_state/cycle_counts",
+    "_state/adjustments",
+    "_state/exception_events",
+    "_state/return_events",
+    "_state/inventory_snapshots",
+];
+
 /// The folders of the derived state tables.
-pub const STATE_FOLDERS: [&str; 6] = [
+pub const STATE_FOLDERS: [&str; 13] = [
     ORDER_LINE_STATE,
     EXCEPTION_STATE,
     RETURN_STATE,
     ITEM_STATE,
     LOCATION_STATE,
     SUPPLIER_STATE,
+    MONTH_COPIES[0],
+    MONTH_COPIES[1],
+    MONTH_COPIES[2],
+    MONTH_COPIES[3],
+    MONTH_COPIES[4],
+    MONTH_COPIES[5],
+    MONTH_COPIES[6],
 ];
 
 /// The file schema (its partition column, `event_date`, apart) of state folder `rel`;
@@ -128,17 +148,18 @@ pub fn state_schema(rel: &str) -> Option<datafusion::arrow::datatypes::SchemaRef
         EXCEPTION_STATE => Some(exception_state_schema()),
         RETURN_STATE => Some(return_state_schema()),
         ITEM_STATE | LOCATION_STATE | SUPPLIER_STATE => {
-            master_state_schema(rel.trim_start_matches("_state/"))
+            copy_state_schema(rel.trim_start_matches("_state/"))
         }
+        _ if MONTH_COPIES.contains(&rel) => copy_state_schema(rel.trim_start_matches("_state/")),
         _ => None,
     }
 }
 
-/// A master state's file columns: the master table's own (its fields, `_ingest_seq`,
-/// `_source_file`) and `version_date`, the row's `event_date` in the master table
-/// (the UTC day of its `updated_at`). The partition column is the first day of that
-/// month. None when `table` is not a table of the contract.
-pub fn master_state_schema(table: &str) -> Option<datafusion::arrow::datatypes::SchemaRef> {
+/// The file columns of a master state or a month copy: the table's own (its fields,
+/// `_ingest_seq`, `_source_file`) and `version_date`, the row's `event_date` in the
+/// table (the UTC day of its main timestamp). The partition column is the first day
+/// of that month. None when `table` is not a table of the contract.
+pub fn copy_state_schema(table: &str) -> Option<datafusion::arrow::datatypes::SchemaRef> {
     use datafusion::arrow::datatypes::{DataType, Field, Schema};
     let t = crate::contract::table(table)?;
     let mut fields: Vec<Field> = t

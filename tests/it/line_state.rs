@@ -822,31 +822,7 @@ fn the_master_states_kept_by_nightly_ingests_equal_the_tables() {
 
     // 3. Another tool appends a version to `items` (the Delta log counts it): the
     //    state is no longer read, and the next ingest builds it again.
-    copy_dir(&dir.join("lake"), &dir.join("foreign"));
-    python(
-        dir,
-        r#"
-import sys, deltalake, pyarrow as pa
-path = sys.argv[1]
-t = deltalake.DeltaTable(path).to_pyarrow_table().slice(0, 1)
-for name, value in [("sku", "SKU-9"), ("_ingest_seq", 4_000_000_000_000_000_000)]:
-    i = t.schema.get_field_index(name)
-    t = t.set_column(i, t.schema.field(i), pa.array([value], type=t.schema.field(i).type))
-deltalake.write_deltalake(path, t, mode="append", partition_by=["event_date"])
-"#,
-        &["foreign/items"],
-    );
-    let count = "SELECT count(*) AS n FROM items";
-    let o = opintel_ok(dir, &["sql", "--lake", "foreign", "--format", "csv", count]);
-    assert_eq!(
-        String::from_utf8_lossy(&o.stdout).replace("\r\n", "\n"),
-        format!("n\n{}\n", versions + 1)
-    );
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("does not match its source table"),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    foreign_append(dir, "items", "sku", "SKU-9", versions);
     assert_eq!(
         q(
             "foreign",
@@ -863,5 +839,129 @@ deltalake.write_deltalake(path, t, mode="append", partition_by=["event_date"])
             "SELECT count(*) AS n FROM items_state_kept"
         ),
         format!("n\n{}\n", versions + 3)
+    );
+}
+
+/// The rows of each file of Delta table `table` (under `dir`) by partition, as the
+/// Python deltalake package reads its log: `month: rows rows …`, a line per month,
+/// the rows of each file in decreasing order.
+fn files_by_month(dir: &Path, table: &str) -> String {
+    python(
+        dir,
+        r#"
+import sys, deltalake, pyarrow as pa
+acts = pa.table(deltalake.DeltaTable(sys.argv[1]).get_add_actions(flatten=True)).to_pylist()
+months = {}
+for a in acts:
+    months.setdefault(str(a["partition.event_date"]), []).append(a["num_records"])
+for m in sorted(months):
+    print(m + ": " + " ".join(str(n) for n in sorted(months[m], reverse=True)))
+"#,
+        &[table],
+    )
+    .replace("\r\n", "\n")
+}
+
+#[test]
+fn the_month_copies_kept_by_nightly_ingests_equal_the_tables() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    for n in 0..NIGHTS {
+        ingest_night(dir, "lake", n, night(n));
+    }
+    // Twelve shipments on each of nights 1–14, the two late ones of night 9 and one
+    // early one of night 12 (its repeat and the re-sent night add none).
+    let rows = 14 * 12 + 2 + 1;
+
+    // 1. Kept == rebuilt.
+    let kept = kept_equals_rebuilds(
+        dir,
+        "SELECT * FROM shipments_state_kept ORDER BY event_id",
+        "shipment rows",
+        rows,
+    );
+    assert!(kept.starts_with("event_id,"), "{kept}");
+
+    // 2. The files follow the merge rule, worked by hand. October (nights 1–6, 12 rows
+    //    each): 12 → 24 → 24+12 → 48 (12 merges 12, then 24) → 48+12 → 48+24; the
+    //    late pair (night 9) and the early row (night 12) are smaller than every file
+    //    and stay apart. November (nights 7–14): 12 → 24 → 24+12 → 48 (night 10; the
+    //    re-sent file adds nothing) → 48+12 → 48+24 → 48+24+12 → 96 (night 14 merges
+    //    12, 24 and 48 in turn).
+    assert_eq!(
+        files_by_month(dir, "lake/_state/shipments"),
+        "2026-10-01: 48 24 2 1\n2026-11-01: 96\n"
+    );
+    // A rebuild holds the same rows in each month.
+    assert_eq!(
+        sql(
+            dir,
+            "rebuilt",
+            "2026-11-30",
+            &["SELECT CAST(event_date AS VARCHAR) AS p, count(*) AS n \
+               FROM shipments_state_kept GROUP BY 1 ORDER BY 1"]
+        ),
+        "p,n\n2026-10-01,75\n2026-11-01,96\n"
+    );
+
+    // 3. Read through the copy == read from the table alone, at old and new dates.
+    copy_dir(&dir.join("lake"), &dir.join("raw"));
+    std::fs::remove_dir_all(dir.join("raw/_state")).expect("drop the state");
+    let q = "SELECT * FROM shipments ORDER BY event_id";
+    for as_of in ["2026-10-26", "2026-11-03", "2026-11-30"] {
+        let through_copy = sql(dir, "lake", as_of, &[q]);
+        assert_eq!(through_copy.lines().count(), rows + 1, "as of {as_of}");
+        assert_eq!(through_copy, sql(dir, "raw", as_of, &[q]), "as of {as_of}");
+        let only = "SELECT count(*) AS n FROM shipments WHERE event_date <= DATE '2026-10-31'";
+        assert_eq!(sql(dir, "lake", as_of, &[only]), "n\n75\n");
+    }
+
+    // 4. Another tool appends a shipment: the copy is not read (the table is, with a
+    //    warning), and the next ingest builds it again.
+    foreign_append(dir, "shipments", "event_id", "foreign-1", rows);
+    ingest_night(dir, "foreign", NIGHTS, night(NIGHTS));
+    assert_eq!(
+        sql(
+            dir,
+            "foreign",
+            "2026-11-30",
+            &["SELECT count(*) AS n FROM shipments_state_kept"]
+        ),
+        format!("n\n{}\n", rows + 1 + 12)
+    );
+}
+
+/// Copy `dir`/lake to `dir`/foreign and append one row to its `table` as another tool
+/// would (the Python deltalake package): its first row with `column` = `value`. Then
+/// opintel reads `rows` + 1 rows of the table, with a warning that the state kept for
+/// it does not match.
+fn foreign_append(dir: &Path, table: &str, column: &str, value: &str, rows: usize) {
+    copy_dir(&dir.join("lake"), &dir.join("foreign"));
+    python(
+        dir,
+        r#"
+import sys, deltalake, pyarrow as pa
+path, column, value = sys.argv[1:4]
+t = deltalake.DeltaTable(path).to_pyarrow_table().slice(0, 1)
+for name, value in [(column, value), ("_ingest_seq", 4_000_000_000_000_000_000)]:
+    i = t.schema.get_field_index(name)
+    t = t.set_column(i, t.schema.field(i), pa.array([value], type=t.schema.field(i).type))
+deltalake.write_deltalake(path, t, mode="append", partition_by=["event_date"])
+"#,
+        &[&format!("foreign/{table}"), column, value],
+    );
+    let count = format!("SELECT count(*) AS n FROM {table}");
+    let o = opintel_ok(
+        dir,
+        &["sql", "--lake", "foreign", "--format", "csv", &count],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).replace("\r\n", "\n"),
+        format!("n\n{}\n", rows + 1)
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("does not match its source table"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
     );
 }
