@@ -410,10 +410,12 @@ pub async fn register_lake(
     ))?;
     let mut versions = Versions::new();
     let mut source_rows = std::collections::HashMap::new();
+    let mut raw_files = std::collections::HashMap::new();
     for t in TABLES {
         let rel = Lake::table_rel(t.name);
         let files = files_of(lake, &rel, pinned, &mut versions).await?;
         source_rows.insert(t.name, state::rows_of(&files));
+        raw_files.insert(t.name, files.clone());
         let provider = Arc::new(lake_table::LakeTable::new(
             t.lake_schema(),
             object_store_url.clone(),
@@ -427,6 +429,14 @@ pub async fn register_lake(
     for kind in state::KINDS {
         let rows = source_rows.get(kind.source()).copied().flatten();
         if let Some(files) = kept_files(lake, kind, pinned, &mut versions, rows).await? {
+            let files = if kind.old_months_only {
+                let raw = raw_files.remove(kind.source()).unwrap_or_default();
+                let (copied, rest) = copy_split(kind, raw, files);
+                raw_files.insert(kind.source(), rest);
+                copied
+            } else {
+                files
+            };
             ctx.register_table(
                 kind.table,
                 Arc::new(lake_table::LakeTable::new(
@@ -443,17 +453,25 @@ pub async fn register_lake(
         }
     }
     // The event and snapshot tables are read from their month copies when the
-    // session has them: the same rows in a few files a month instead of one or more a
-    // day (a year of daily files cost the count priority three times its reading).
+    // session has them: the old months' rows in a few files a month instead of one or
+    // more a day (a year of daily files cost the count priority three times its
+    // reading), the younger ones from the table's own files.
     for t in TABLES.iter().filter(|t| t.kind != TableKind::Master) {
         let Some(kind) = state::copy_of(t.name) else {
             continue;
         };
         if ctx.table_exist(kind.table)? {
-            let raw = ctx.table_provider(t.name).await?;
+            let rest = raw_files.remove(t.name).unwrap_or_default();
+            let young = ctx.read_table(Arc::new(lake_table::LakeTable::new(
+                t.lake_schema(),
+                object_store_url.clone(),
+                rest,
+            )))?;
+            let schema = young.schema().inner().clone();
             let view = ctx
-                .sql(&copy_select(&raw.schema(), kind.table))
+                .sql(&copy_select(&schema, kind.table))
                 .await?
+                .union(young)?
                 .into_view();
             ctx.deregister_table(t.name)?;
             ctx.register_table(t.name, view)?;
@@ -517,6 +535,42 @@ fn copy_select(schema: &datafusion::arrow::datatypes::Schema, state: &str) -> St
         })
         .collect();
     format!("SELECT {} FROM {state}", cols.join(", "))
+}
+
+/// A month copy's `files` split against its table's `raw` files: the copy's files of
+/// the months it holds exactly (the same row count as the table's files of that
+/// month, by the Delta logs), and the table's files of every other month. A month the
+/// copy holds other rows of (another tool wrote to the table, an older opintel) is
+/// read from the table, with a warning; the next ingest writes it again.
+fn copy_split(
+    kind: &state::Kind,
+    raw: Vec<lake_table::LakeFile>,
+    files: Vec<lake_table::LakeFile>,
+) -> (Vec<lake_table::LakeFile>, Vec<lake_table::LakeFile>) {
+    let (raw_rows, copy_rows) = (state::rows_by_month(&raw), state::rows_by_month(&files));
+    let mut held = std::collections::BTreeSet::new();
+    for (m, rows) in &copy_rows {
+        let source = raw_rows.get(m).copied().flatten();
+        if rows.is_some() && *rows == source {
+            held.insert(*m);
+        } else {
+            tracing::warn!(
+                state = kind.rel,
+                source = kind.source(),
+                month = %date_of_days(*m),
+                state_rows = rows,
+                source_rows = source,
+                "the state does not match its source table in this month (written by \
+                 another tool or an older opintel?): reading the table itself; the next \
+                 ingest or `opintel lake rebuild-state` writes the month again"
+            );
+        }
+    }
+    let in_held =
+        |f: &lake_table::LakeFile| f.date.is_some_and(|d| held.contains(&state::month_of(d)));
+    let copied = files.into_iter().filter(|f| in_held(f)).collect();
+    let rest = raw.into_iter().filter(|f| !in_held(f)).collect();
+    (copied, rest)
 }
 
 /// The files of state `kind` when a session may read it: the state exists at the

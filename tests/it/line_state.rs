@@ -862,6 +862,18 @@ for m in sorted(months):
     .replace("\r\n", "\n")
 }
 
+/// Night `n`'s late shipments: four, dated 2026-10-20 (weeks before any other).
+fn late_october(n: i64) -> Vec<(String, String)> {
+    let mut text = String::from(SHIPS_HEADER);
+    for k in 0..4 {
+        let _ = writeln!(
+            text,
+            "late{n}-{k},SHL{n},O0-{k},1,SKU-1,WH1,L1,1,2026-10-20T1{k}:00:00Z,UPS"
+        );
+    }
+    vec![(format!("shipments-late-{n}.csv"), text)]
+}
+
 #[test]
 fn the_month_copies_kept_by_nightly_ingests_equal_the_tables() {
     let tmp = tempfile::tempdir().expect("tmp");
@@ -869,70 +881,79 @@ fn the_month_copies_kept_by_nightly_ingests_equal_the_tables() {
     for n in 0..NIGHTS {
         ingest_night(dir, "lake", n, night(n));
     }
-    // Twelve shipments on each of nights 1–14, the two late ones of night 9 and one
-    // early one of night 12 (its repeat and the re-sent night add none).
-    let rows = 14 * 12 + 2 + 1;
+    // October (nights 1–6, 12 shipments each, the late pair of night 9 and the early
+    // row of night 12) and November (nights 7–14) are younger than 31 days past
+    // their end as of the last shipment (November 8): nothing is copied yet.
+    assert!(!dir.join("lake/_state/shipments").exists());
+    // Night 40 ships on December 4: October (31 days ended) is copied whole, in one
+    // file; November is not (December 31 would be).
+    ingest_night(dir, "lake", 40, night(40));
+    assert_eq!(
+        files_by_month(dir, "lake/_state/shipments"),
+        "2026-10-01: 75\n"
+    );
+    // Four nights of four late October shipments: 75 + 4 → 75 + 8 (4 merges 4)
+    // → 75 + 8 + 4 → 75 + 16 (4 merges 4, then 8); the 75 is never larger than what
+    // is merged.
+    for n in 41..45 {
+        ingest_night(dir, "lake", n, late_october(n));
+    }
+    assert_eq!(
+        files_by_month(dir, "lake/_state/shipments"),
+        "2026-10-01: 75 16\n"
+    );
+    let october = 75 + 16;
+    let rows = october + 96 + 12;
 
-    // 1. Kept == rebuilt.
+    // 1. Kept == rebuilt (October whole, in one pass and in 40-row passes).
     let kept = kept_equals_rebuilds(
         dir,
         "SELECT * FROM shipments_state_kept ORDER BY event_id",
         "shipment rows",
-        rows,
+        october,
     );
     assert!(kept.starts_with("event_id,"), "{kept}");
 
-    // 2. The files follow the merge rule, worked by hand. October (nights 1–6, 12 rows
-    //    each): 12 → 24 → 24+12 → 48 (12 merges 12, then 24) → 48+12 → 48+24; the
-    //    late pair (night 9) and the early row (night 12) are smaller than every file
-    //    and stay apart. November (nights 7–14): 12 → 24 → 24+12 → 48 (night 10; the
-    //    re-sent file adds nothing) → 48+12 → 48+24 → 48+24+12 → 96 (night 14 merges
-    //    12, 24 and 48 in turn).
-    assert_eq!(
-        files_by_month(dir, "lake/_state/shipments"),
-        "2026-10-01: 48 24 2 1\n2026-11-01: 96\n"
-    );
-    // A rebuild holds the same rows in each month.
-    assert_eq!(
-        sql(
-            dir,
-            "rebuilt",
-            "2026-11-30",
-            &["SELECT CAST(event_date AS VARCHAR) AS p, count(*) AS n \
-               FROM shipments_state_kept GROUP BY 1 ORDER BY 1"]
-        ),
-        "p,n\n2026-10-01,75\n2026-11-01,96\n"
-    );
-
-    // 3. Read through the copy == read from the table alone, at old and new dates.
+    // 2. Read through the copy == read from the table alone, at old and new dates.
     copy_dir(&dir.join("lake"), &dir.join("raw"));
     std::fs::remove_dir_all(dir.join("raw/_state")).expect("drop the state");
     let q = "SELECT * FROM shipments ORDER BY event_id";
-    for as_of in ["2026-10-26", "2026-11-03", "2026-11-30"] {
+    let by_month = "SELECT CAST(date_trunc('month', event_date) AS DATE) AS m, count(*) AS n \
+                    FROM shipments GROUP BY 1 ORDER BY 1";
+    for as_of in ["2026-10-26", "2026-11-03", "2026-12-04"] {
         let through_copy = sql(dir, "lake", as_of, &[q]);
         assert_eq!(through_copy.lines().count(), rows + 1, "as of {as_of}");
         assert_eq!(through_copy, sql(dir, "raw", as_of, &[q]), "as of {as_of}");
-        let only = "SELECT count(*) AS n FROM shipments WHERE event_date <= DATE '2026-10-31'";
-        assert_eq!(sql(dir, "lake", as_of, &[only]), "n\n75\n");
+        assert_eq!(
+            sql(dir, "lake", as_of, &[by_month]),
+            format!("m,n\n2026-10-01,{october}\n2026-11-01,96\n2026-12-01,12\n")
+        );
     }
+    let file = root().join("queries/count_priority.sql");
+    let args = ["--file", file.to_str().expect("path")];
+    assert_eq!(
+        sorted(&sql(dir, "lake", "2026-12-04", &args)),
+        sorted(&sql(dir, "raw", "2026-12-04", &args))
+    );
 
-    // 4. Another tool appends a shipment: the copy is not read (the table is, with a
-    //    warning), and the next ingest builds it again.
+    // 3. Another tool appends an October shipment: October is read from the table
+    //    (with a warning) and the next ingest writes it again.
     foreign_append(dir, "shipments", "event_id", "foreign-1", rows);
-    ingest_night(dir, "foreign", NIGHTS, night(NIGHTS));
+    ingest_night(dir, "foreign", 45, night(45));
     assert_eq!(
         sql(
             dir,
             "foreign",
-            "2026-11-30",
+            "2026-12-09",
             &["SELECT count(*) AS n FROM shipments_state_kept"]
         ),
-        format!("n\n{}\n", rows + 1 + 12)
+        format!("n\n{}\n", october + 1)
     );
 }
 
 /// Copy `dir`/lake to `dir`/foreign and append one row to its `table` as another tool
-/// would (the Python deltalake package): its first row with `column` = `value`. Then
+/// would (the Python deltalake package): its earliest row (by `event_date`) with
+/// `column` = `value`. Then
 /// opintel reads `rows` + 1 rows of the table, with a warning that the state kept for
 /// it does not match.
 fn foreign_append(dir: &Path, table: &str, column: &str, value: &str, rows: usize) {
@@ -942,7 +963,7 @@ fn foreign_append(dir: &Path, table: &str, column: &str, value: &str, rows: usiz
         r#"
 import sys, deltalake, pyarrow as pa
 path, column, value = sys.argv[1:4]
-t = deltalake.DeltaTable(path).to_pyarrow_table().slice(0, 1)
+t = deltalake.DeltaTable(path).to_pyarrow_table().sort_by("event_date").slice(0, 1)
 for name, value in [(column, value), ("_ingest_seq", 4_000_000_000_000_000_000)]:
     i = t.schema.get_field_index(name)
     t = t.set_column(i, t.schema.field(i), pa.array([value], type=t.schema.field(i).type))

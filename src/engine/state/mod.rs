@@ -99,25 +99,31 @@
 //!
 //! `_state/shipments`, `_state/receipts`, `_state/cycle_counts`, `_state/adjustments`,
 //! `_state/exception_events`, `_state/return_events` and `_state/inventory_snapshots`
-//! are the same for the event and snapshot tables: every row as it is, its
-//! `event_date` kept as `version_date`, by month. Sessions read the table through its
-//! copy (a view of the same columns and rows), so a query over a year reads a few
-//! dozen files instead of 365 or more. Measured on the history bench's 365-day lake
-//! (scale 1): `count_priority` took 1.27 s over the daily files and 0.43 s over
-//! monthly ones; the whole nightly run without its ingest 8.8 s against 4.9 s. Most of
-//! a small file's cost is fixed: opening it, its footer, and a zstd context per column
-//! chunk.
+//! hold every row of their table's **old months** as it is, its `event_date` kept as
+//! `version_date`, partitioned by month. A month is old once the table holds data
+//! [`COPY_AFTER_DAYS`] days past its last day ([`copied_month`]). Sessions read the
+//! table as the copy's months plus the table's own files of every other month (see
+//! `copy_split` in the engine): a query over a year reads a dozen monthly files and
+//! a month or two of daily ones instead of 365 daily ones. Measured on the history
+//! bench's 365-day lake (scale 1): `count_priority` took 1.27 s over the daily files
+//! and 0.43 s over monthly ones. Most of a small file's cost is fixed: opening it,
+//! its footer, and a zstd context per column chunk.
 //!
-//! A month's file is not rewritten every night (that would cost the month's rows each
-//! night). An ingest writes its rows of a month to one new file, merged with the
-//! month's smallest files while each is no larger than what is merged so far
-//! ([`to_merge`]): a month of equal nights holds one file per bit of its night count,
-//! and a file of a million rows is never merged again.
-//!
+//! Young months are not copied: a first load or a night does not write its rows
+//! twice (copying every month cost 19 s of a 16× first load of 35 days, 100 → 119
+//! s). An ingest whose table now holds an old month the copy lacks writes that month
+//! whole from the table, once. Late rows for a month already copied are appended:
+//! one new file a month, merged with the month's smallest files while each is no
+//! larger than what is merged so far ([`to_merge`]), so a month of equal late nights
+//! holds one file per bit of their count and a row is rewritten once per doubling.
+//! A copy's month must hold exactly its table's rows of that month (by the Delta
+//! logs' counts); one that does not (another tool wrote to the table) is read from
+//! the table, and the next ingest of that table writes it again.
+
 //! # When a state is not read
 //!
-//! The exception, return and master states and the month copies hold exactly one row
-//! per row of their source table ([`Kind::one_per_row`]). A write to the source that did not keep the
+//! The exception, return and master states hold exactly one row per row of their
+//! source table ([`Kind::one_per_row`]); a month copy, per month. A write to the source that did not keep the
 //! state (another tool appending to the Delta table, an older opintel) leaves the
 //! counts in the two Delta logs apart: a session then reads the source instead (see
 //! `kept_files` in the engine) and the next ingest builds the state whole. The
@@ -189,6 +195,10 @@ pub struct Kind {
     /// source (another tool, an older opintel): readers then read the source, and the
     /// next ingest rebuilds the state.
     pub one_per_row: bool,
+    /// A month copy: it holds the source's old months only ([`copied_month`]), each
+    /// exactly, and readers check each month's row count (see `copy_split` in the
+    /// engine).
+    pub old_months_only: bool,
 }
 
 impl Kind {
@@ -215,6 +225,7 @@ pub const ORDER_LINES: Kind = Kind {
     from_state: None,
     append: false,
     one_per_row: false,
+    old_months_only: false,
 };
 
 /// The exception state: every state each exception was in, valid from one of its
@@ -229,6 +240,7 @@ pub const EXCEPTIONS: Kind = Kind {
     from_state: Some(exception_events_from_state),
     append: false,
     one_per_row: true,
+    old_months_only: false,
 };
 
 /// The return state: every state each return was in, valid from one of its events
@@ -245,6 +257,7 @@ pub const RETURNS: Kind = Kind {
     from_state: None,
     append: false,
     one_per_row: true,
+    old_months_only: false,
 };
 
 /// The item master's versions (see "The master states" in the module doc).
@@ -277,49 +290,49 @@ pub const SUPPLIERS: Kind = copy_kind(
 /// The month copies of the event and snapshot tables (see "The month copies" in the
 /// module doc), in the order of [`crate::lake::MONTH_COPIES`].
 pub const COPIES: [Kind; 7] = [
-    copy_kind(
+    month_copy(
         MONTH_COPIES[0],
         "shipments_state_kept",
         "shipment rows",
         &[("shipments", "versions")],
         &["event_id"],
     ),
-    copy_kind(
+    month_copy(
         MONTH_COPIES[1],
         "receipts_state_kept",
         "receipt rows",
         &[("receipts", "versions")],
         &["event_id"],
     ),
-    copy_kind(
+    month_copy(
         MONTH_COPIES[2],
         "cycle_counts_state_kept",
         "count rows",
         &[("cycle_counts", "versions")],
         &["event_id"],
     ),
-    copy_kind(
+    month_copy(
         MONTH_COPIES[3],
         "adjustments_state_kept",
         "adjustment rows",
         &[("adjustments", "versions")],
         &["event_id"],
     ),
-    copy_kind(
+    month_copy(
         MONTH_COPIES[4],
         "exception_events_state_kept",
         "exception event rows",
         &[("exception_events", "versions")],
         &["event_id"],
     ),
-    copy_kind(
+    month_copy(
         MONTH_COPIES[5],
         "return_events_state_kept",
         "return event rows",
         &[("return_events", "versions")],
         &["event_id"],
     ),
-    copy_kind(
+    month_copy(
         MONTH_COPIES[6],
         "inventory_snapshots_state_kept",
         "snapshot rows",
@@ -347,6 +360,22 @@ const fn copy_kind(
         from_state: None,
         append: true,
         one_per_row: true,
+        old_months_only: false,
+    }
+}
+
+/// A month copy: like a master state, of the source's old months only.
+const fn month_copy(
+    rel: &'static str,
+    table: &'static str,
+    unit: &'static str,
+    sources: &'static [(&'static str, &'static str)],
+    key: &'static [&'static str],
+) -> Kind {
+    Kind {
+        one_per_row: false,
+        old_months_only: true,
+        ..copy_kind(rel, table, unit, sources, key)
     }
 }
 
@@ -409,6 +438,9 @@ pub fn maintain(lake: &Lake, txn: &Txn) -> Result<Vec<(&'static Kind, StateChang
 }
 
 fn maintain_one(lake: &Lake, txn: &Txn, kind: &'static Kind) -> Result<Option<StateChange>> {
+    if kind.old_months_only {
+        return maintain_copy(lake, txn, kind);
+    }
     let state = lake.snapshot(kind.rel, None)?;
     let missing = state.version.is_none();
     let mut staged_any = false;
@@ -468,6 +500,144 @@ fn maintain_one(lake: &Lake, txn: &Txn, kind: &'static Kind) -> Result<Option<St
     Ok(Some(change))
 }
 
+/// A source table holds data this many days past a month's last day: the month is
+/// old enough to copy ([`copied_month`]).
+pub const COPY_AFTER_DAYS: i32 = 31;
+
+/// Whether month `m` (its first day, days since the epoch) of a table whose latest
+/// partition is `latest` belongs in its month copy: the table holds data
+/// [`COPY_AFTER_DAYS`] days past the month's last day. Younger months are read from
+/// the table's daily files (a month or two of them), so a first load or a night does
+/// not write its rows twice; the copy is made once, a month later.
+pub fn copied_month(m: i32, latest: i32) -> bool {
+    next_month(m) - 1 + COPY_AFTER_DAYS <= latest
+}
+
+/// Keep a month copy in step with the rows `txn` adds (see "The month copies" in the
+/// module doc): per old month, nothing when the copy holds its rows; the staged rows
+/// appended (and merged, [`to_merge`]) when it held the month's rows before this
+/// transaction; else the month written whole from the table.
+fn maintain_copy(lake: &Lake, txn: &Txn, kind: &'static Kind) -> Result<Option<StateChange>> {
+    let table = kind.source();
+    let view = kind.sources.first().map_or("versions", |(_, v)| *v);
+    let state = lake.snapshot(kind.rel, None)?;
+    let staged = staged_files(txn, &txn.staged_under(table))?;
+    if staged.is_empty() && state.version.is_some() {
+        return Ok(None);
+    }
+    let raw = super::lake_files(lake, table, &lake.snapshot(table, None)?)?;
+    let copy = super::lake_files(lake, kind.rel, &state)?;
+    let Some(latest) = raw.iter().chain(&staged).filter_map(|f| f.date).max() else {
+        return Ok(None);
+    };
+    let (raw_rows, staged_rows, copy_rows) = (
+        rows_by_month(&raw),
+        rows_by_month(&staged),
+        rows_by_month(&copy),
+    );
+    let months: BTreeSet<i32> = raw_rows.keys().chain(staged_rows.keys()).copied().collect();
+    let mut whole: BTreeSet<i32> = BTreeSet::new();
+    let mut appended: BTreeSet<i32> = BTreeSet::new();
+    for m in months.into_iter().filter(|&m| copied_month(m, latest)) {
+        let (r, n, c) = (
+            raw_rows.get(&m).copied().flatten(),
+            staged_rows.get(&m).copied().flatten().unwrap_or(0),
+            copy_rows.get(&m).copied().flatten(),
+        );
+        if c.is_some() && c == r.map(|r| r + n) {
+            continue;
+        }
+        if n > 0 && c.is_some() && c == r {
+            appended.insert(m);
+        } else {
+            whole.insert(m);
+        }
+    }
+    if whole.is_empty() && appended.is_empty() {
+        return Ok(None);
+    }
+    let in_months = |files: &[LakeFile], set: &BTreeSet<i32>| -> Vec<LakeFile> {
+        files
+            .iter()
+            .filter(|f| f.date.is_some_and(|d| set.contains(&month_of(d))))
+            .cloned()
+            .collect()
+    };
+    let both: BTreeSet<i32> = whole.union(&appended).copied().collect();
+    let new_files = in_months(&staged, &both);
+    let merge: Vec<usize> = to_merge(&[(view, new_files.clone())], &copy)
+        .into_iter()
+        .filter(|&i| copy[i].date.is_some_and(|d| appended.contains(&d)))
+        .collect();
+    let sources = Sources {
+        lake: vec![(view, in_months(&raw, &whole))],
+        new: vec![(view, new_files)],
+        state: Vec::new(),
+        merge: merge.iter().map(|&i| copy[i].clone()).collect(),
+    };
+    let rows = sources.rows();
+    let mut retired: Vec<&crate::lake::SnapshotFile> =
+        merge.iter().map(|&i| &state.files[i]).collect();
+    retired.extend(
+        state
+            .files
+            .iter()
+            .filter(|f| f.date.is_some_and(|d| whole.contains(&super::days(d)))),
+    );
+    let engine = super::Engine::new(&super::EngineOptions::default())?;
+    let ctx = engine.ctx().clone();
+    let mut change = engine.block_on(async move {
+        register(&ctx, lake, kind, sources).await?;
+        register_inputs(&ctx, kind, "", "TRUE", "TRUE").await?;
+        write_merged(&ctx, txn, kind, rows > SETTLED_ROWS).await
+    })?;
+    for f in retired {
+        txn.remove_from_table(kind.rel, removed(f));
+    }
+    change.rebuilt = !whole.is_empty();
+    Ok(Some(change))
+}
+
+/// Rows of `files` per month (first day, days since the epoch); None for a month
+/// with a file of unknown rows.
+pub fn rows_by_month(files: &[LakeFile]) -> BTreeMap<i32, Option<u64>> {
+    let mut out: BTreeMap<i32, Option<u64>> = BTreeMap::new();
+    for f in files {
+        if let Some(d) = f.date {
+            let e = out.entry(month_of(d)).or_insert(Some(0));
+            *e = e.zip(f.rows).map(|(a, b)| a + b as u64);
+        }
+    }
+    out
+}
+
+/// Write relation `merged` (old state files) and the state rows of the source
+/// relations (`kind.sql`) to their months.
+async fn write_merged(
+    ctx: &SessionContext,
+    txn: &Txn,
+    kind: &'static Kind,
+    parallel: bool,
+) -> Result<StateChange> {
+    let columns = column_list(kind);
+    let df = ctx
+        .sql(&format!(
+            "SELECT {columns}, {PARTITION_COLUMN} FROM merged
+             UNION ALL
+             SELECT {columns}, {PARTITION_COLUMN} FROM ({sql}) fresh",
+            sql = (kind.sql)(kind)
+        ))
+        .await?;
+    let (partitions, rows) = write_months(vec![df], txn, kind, parallel).await?;
+    Ok(StateChange {
+        rebuilt: false,
+        lines: rows,
+        partitions,
+        rows_written: rows,
+        ..StateChange::default()
+    })
+}
+
 /// The staged files `rels` of a transaction, as DataFusion reads them.
 fn staged_files(txn: &Txn, rels: &[String]) -> Result<Vec<LakeFile>> {
     rels.iter()
@@ -505,9 +675,16 @@ pub fn rebuild(lake: &Lake, txn: &Txn) -> Result<Vec<(&'static Kind, StateChange
         let mut sources = Sources::default();
         for (table, view) in kind.sources {
             let snap = lake.snapshot(table, None)?;
-            sources
-                .lake
-                .push((view, super::lake_files(lake, table, &snap)?));
+            let mut files = super::lake_files(lake, table, &snap)?;
+            if kind.old_months_only {
+                let latest = files
+                    .iter()
+                    .filter_map(|f| f.date)
+                    .max()
+                    .unwrap_or(i32::MIN);
+                files.retain(|f| f.date.is_some_and(|d| copied_month(month_of(d), latest)));
+            }
+            sources.lake.push((view, files));
             sources.new.push((view, Vec::new()));
         }
         for f in &state.files {
@@ -766,9 +943,9 @@ async fn update(
     rewrite_months(ctx, txn, kind, state, &months, &keep, lines).await
 }
 
-/// The staged rows of an append kind (a master state, a month copy) written to
-/// their months: one new file per month, merged with the old files [`to_merge`]
-/// chose (relation `merged`), which leave the table.
+/// The staged rows of a master state written to their months: one new file per
+/// month, merged with the old files [`to_merge`] chose (relation `merged`), which
+/// leave the table.
 async fn append(
     ctx: &SessionContext,
     txn: &Txn,
@@ -776,42 +953,11 @@ async fn append(
     merged: &[&crate::lake::SnapshotFile],
 ) -> Result<StateChange> {
     register_inputs(ctx, kind, "", "FALSE", "TRUE").await?;
-    let columns = column_list(kind);
-    let staged = ctx
-        .sql(&format!(
-            "SELECT count(*) FROM new_{}",
-            kind.sources.first().map_or("versions", |(_, v)| *v)
-        ))
-        .await?
-        .collect()
-        .await?;
-    let lines = staged
-        .first()
-        .filter(|b| b.num_rows() > 0)
-        .and_then(|b| {
-            b.column(0)
-                .as_primitive_opt::<datafusion::arrow::datatypes::Int64Type>()
-        })
-        .map_or(0, |c| c.value(0) as u64);
-    let df = ctx
-        .sql(&format!(
-            "SELECT {columns}, {PARTITION_COLUMN} FROM merged
-             UNION ALL
-             SELECT {columns}, {PARTITION_COLUMN} FROM ({sql}) fresh",
-            sql = (kind.sql)(kind)
-        ))
-        .await?;
-    let (partitions, rows) = write_months(vec![df], txn, kind, false).await?;
+    let change = write_merged(ctx, txn, kind, false).await?;
     for f in merged {
         txn.remove_from_table(kind.rel, removed(f));
     }
-    Ok(StateChange {
-        rebuilt: false,
-        lines,
-        partitions,
-        rows_written: rows,
-        ..StateChange::default()
-    })
+    Ok(change)
 }
 
 /// A file of a master state or month copy with this many rows is read at full speed:
@@ -865,10 +1011,15 @@ fn merge_with(fresh: u64, old: &[u64]) -> Vec<usize> {
 }
 
 /// The first day of the month of day `d` (days since the epoch).
-fn month_of(d: i32) -> i32 {
+pub fn month_of(d: i32) -> i32 {
     use chrono::Datelike;
     let date = super::date_of_days(d);
     super::days(date.with_day(1).unwrap_or(date))
+}
+
+/// The first day of the month after day `d`'s.
+fn next_month(d: i32) -> i32 {
+    month_of(month_of(d) + 31)
 }
 
 /// Rewrite `months` of the state: their old rows that `keep` (SQL over them as `s`)
