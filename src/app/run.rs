@@ -291,6 +291,7 @@ fn stage_compute(
         req.pinned.as_ref(),
     )?;
     log.phase("queries.register_lake", t);
+    log.warnings.extend(engine.warnings().iter().cloned());
     let scheduler = engine.scheduler().map(str::to_string);
     let ctx = engine.ctx();
     let (results, freshness, checks, weights) =

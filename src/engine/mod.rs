@@ -83,6 +83,8 @@ pub struct Engine {
     runtime: &'static tokio::runtime::Runtime,
     ctx: SessionContext,
     versions: Versions,
+    /// What registering the lake found wrong (a state not read), for the manifest.
+    warnings: Vec<String>,
     /// The Ballista scheduler queries run on (`df://host:port`), if any.
     cluster: Option<String>,
     cluster_timeout: Option<std::time::Duration>,
@@ -110,6 +112,7 @@ impl Engine {
             runtime,
             ctx,
             versions: Versions::new(),
+            warnings: Vec::new(),
             cluster: opts.cluster.clone(),
             cluster_timeout: opts.cluster_timeout,
         })
@@ -142,7 +145,7 @@ impl Engine {
         } else {
             reads
         };
-        engine.versions = engine.block_on(register_lake(
+        (engine.versions, engine.warnings) = engine.block_on(register_lake(
             &engine.ctx,
             lake,
             params,
@@ -156,6 +159,12 @@ impl Engine {
     /// The Delta version of every lake table this engine reads.
     pub fn versions(&self) -> &Versions {
         &self.versions
+    }
+
+    /// What registering the lake found wrong: each kept state read from its source
+    /// table instead (also logged as a warning).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     /// Whether queries run on a Ballista cluster.
@@ -389,7 +398,8 @@ pub type Versions = std::collections::BTreeMap<String, Option<u64>>;
 /// Register the lake's tables (each at its latest Delta version, or at the version
 /// `pinned` names), `<table>_current` views bound to `params`' as-of instant, and
 /// `_rejects_<table>`. `reads` says how the queries about to run read the shared
-/// per-line view (see [`bind_views`]). Returns the versions read.
+/// per-line view (see [`bind_views`]). Returns the versions read and what it found
+/// wrong (a state not read).
 pub async fn register_lake(
     ctx: &SessionContext,
     lake: &Lake,
@@ -397,7 +407,8 @@ pub async fn register_lake(
     reads: ViewUse,
     pinned: Option<&Versions>,
     cluster: bool,
-) -> Result<Versions> {
+) -> Result<(Versions, Vec<String>)> {
+    let mut warnings = Vec::new();
     let loc = lake.location();
     let store_url = loc.store_url();
     if !loc.is_local() {
@@ -428,10 +439,12 @@ pub async fn register_lake(
     // `kept_files`).
     for kind in state::KINDS {
         let rows = source_rows.get(kind.source()).copied().flatten();
-        if let Some(files) = kept_files(lake, kind, pinned, &mut versions, rows).await? {
+        if let Some(files) =
+            kept_files(lake, kind, pinned, &mut versions, rows, &mut warnings).await?
+        {
             let files = if kind.old_months_only {
                 let raw = raw_files.remove(kind.source()).unwrap_or_default();
-                let (copied, rest) = copy_split(kind, raw, files);
+                let (copied, rest) = copy_split(kind, raw, files, &mut warnings);
                 raw_files.insert(kind.source(), rest);
                 copied
             } else {
@@ -490,7 +503,7 @@ pub async fn register_lake(
             )),
         )?;
     }
-    Ok(versions)
+    Ok((versions, warnings))
 }
 
 /// Master data is small but, partitioned by `updated_at`, spread over many tiny files
@@ -546,6 +559,7 @@ fn copy_split(
     kind: &state::Kind,
     raw: Vec<lake_table::LakeFile>,
     files: Vec<lake_table::LakeFile>,
+    warnings: &mut Vec<String>,
 ) -> (Vec<lake_table::LakeFile>, Vec<lake_table::LakeFile>) {
     let (raw_rows, copy_rows) = (state::rows_by_month(&raw), state::rows_by_month(&files));
     let mut held = std::collections::BTreeSet::new();
@@ -564,6 +578,17 @@ fn copy_split(
                  another tool or an older opintel?): reading the table itself; the next \
                  ingest or `opintel lake rebuild-state` writes the month again"
             );
+            warnings.push(format!(
+                "{} holds {} rows of {} for the month of {} where the table holds {}: that \
+                 month was read from the table itself (another tool or an older opintel \
+                 wrote to it?); the next ingest of {} writes it again",
+                kind.rel,
+                rows.map_or("?".into(), |r| r.to_string()),
+                kind.source(),
+                date_of_days(*m),
+                source.map_or("?".into(), |r| r.to_string()),
+                kind.source()
+            ));
         }
     }
     let in_held =
@@ -586,6 +611,7 @@ async fn kept_files(
     pinned: Option<&Versions>,
     versions: &mut Versions,
     source_rows: Option<u64>,
+    warnings: &mut Vec<String>,
 ) -> Result<Option<Vec<lake_table::LakeFile>>> {
     if !pinned.is_none_or(|p| p.contains_key(kind.rel)) {
         return Ok(None);
@@ -606,6 +632,15 @@ async fn kept_files(
                  an older opintel?): reading the table itself; the next ingest or \
                  `opintel lake rebuild-state` builds the state again"
             );
+            warnings.push(format!(
+                "{} holds {} rows where its source table {} holds {}: the table itself was \
+                 read (another tool or an older opintel wrote to it?); the next ingest or \
+                 `opintel lake rebuild-state` builds the state again",
+                kind.rel,
+                held.map_or("?".into(), |r| r.to_string()),
+                kind.source(),
+                source_rows.map_or("?".into(), |r| r.to_string())
+            ));
             return Ok(None);
         }
     }

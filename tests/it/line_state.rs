@@ -939,6 +939,36 @@ fn the_month_copies_kept_by_nightly_ingests_equal_the_tables() {
     // 3. Another tool appends an October shipment: October is read from the table
     //    (with a warning) and the next ingest writes it again.
     foreign_append(dir, "shipments", "event_id", "foreign-1", rows);
+    // A nightly run says so in its manifest, not only on stderr.
+    let run = opintel(
+        dir,
+        &[
+            "run",
+            "--lake",
+            "foreign",
+            "--as-of",
+            "2026-12-04",
+            "--out",
+            "rep",
+            "--kpis",
+            "adjustment_rate",
+            "--no-report",
+        ],
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("rep/manifest.json")).expect("a manifest"))
+            .expect("json");
+    let warned = manifest["warnings"].as_array().is_some_and(|w| {
+        w.iter().any(|w| {
+            let w = w.as_str().unwrap_or_default();
+            w.contains("_state/shipments holds 91 rows") && w.contains("table holds 92")
+        })
+    });
+    assert!(
+        warned,
+        "{manifest}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     ingest_night(dir, "foreign", 45, night(45));
     assert_eq!(
         sql(
