@@ -540,11 +540,13 @@ fn maintain_copy(lake: &Lake, txn: &Txn, kind: &'static Kind) -> Result<Option<S
     let mut appended: BTreeSet<i32> = BTreeSet::new();
     for m in months.into_iter().filter(|&m| copied_month(m, latest)) {
         let (r, n, c) = (
-            raw_rows.get(&m).copied().flatten(),
+            raw_rows.get(&m).copied().unwrap_or(Some(0)),
             staged_rows.get(&m).copied().flatten().unwrap_or(0),
             copy_rows.get(&m).copied().flatten(),
         );
-        if c.is_some() && c == r.map(|r| r + n) {
+        // A month with a table file of unknown rows (another writer left no
+        // statistics) could not be checked by a reader: it is not copied.
+        if r.is_none() || (c.is_some() && c == r.map(|r| r + n)) {
             continue;
         }
         if n > 0 && c.is_some() && c == r {
@@ -682,7 +684,14 @@ pub fn rebuild(lake: &Lake, txn: &Txn) -> Result<Vec<(&'static Kind, StateChange
                     .filter_map(|f| f.date)
                     .max()
                     .unwrap_or(i32::MIN);
-                files.retain(|f| f.date.is_some_and(|d| copied_month(month_of(d), latest)));
+                // Old months whose rows the Delta log counts (see `maintain_copy`).
+                let counted = rows_by_month(&files);
+                files.retain(|f| {
+                    f.date.is_some_and(|d| {
+                        let m = month_of(d);
+                        copied_month(m, latest) && counted.get(&m).is_some_and(Option::is_some)
+                    })
+                });
             }
             sources.lake.push((view, files));
             sources.new.push((view, Vec::new()));
