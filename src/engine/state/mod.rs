@@ -123,11 +123,12 @@
 //! # When a state is not read
 //!
 //! The exception, return and master states hold exactly one row per row of their
-//! source table ([`Kind::one_per_row`]); a month copy, per month. A write to the source that did not keep the
-//! state (another tool appending to the Delta table, an older opintel) leaves the
-//! counts in the two Delta logs apart: a session then reads the source instead (see
-//! `kept_files` in the engine) and the next ingest builds the state whole. The
-//! order-line state has no such count: one row per line, of two sources.
+//! source table ([`Kind::one_per_row`]); a month copy, per month of it. A write to
+//! the source that did not keep the state (another tool appending to the Delta
+//! table, an older opintel) leaves the counts in the two Delta logs apart: a session
+//! then reads the source instead (see `kept_files` and `copy_split` in the engine)
+//! and the next ingest builds the state (or the month) again. The order-line state
+//! has no such count: one row per line, of two sources.
 
 mod events;
 mod lines;
