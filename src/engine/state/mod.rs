@@ -268,6 +268,7 @@ pub const ITEMS: Kind = copy_kind(
     "item versions",
     &[("items", "versions")],
     &["sku"],
+    false,
 );
 
 /// The location master's versions.
@@ -277,6 +278,7 @@ pub const LOCATIONS: Kind = copy_kind(
     "location versions",
     &[("locations", "versions")],
     &["location_id"],
+    false,
 );
 
 /// The supplier master's versions.
@@ -286,70 +288,80 @@ pub const SUPPLIERS: Kind = copy_kind(
     "supplier versions",
     &[("suppliers", "versions")],
     &["supplier_id"],
+    false,
 );
 
 /// The month copies of the event and snapshot tables (see "The month copies" in the
 /// module doc), in the order of [`crate::lake::MONTH_COPIES`].
 pub const COPIES: [Kind; 7] = [
-    month_copy(
+    copy_kind(
         MONTH_COPIES[0],
         "shipments_state_kept",
         "shipment rows",
         &[("shipments", "versions")],
         &["event_id"],
+        true,
     ),
-    month_copy(
+    copy_kind(
         MONTH_COPIES[1],
         "receipts_state_kept",
         "receipt rows",
         &[("receipts", "versions")],
         &["event_id"],
+        true,
     ),
-    month_copy(
+    copy_kind(
         MONTH_COPIES[2],
         "cycle_counts_state_kept",
         "count rows",
         &[("cycle_counts", "versions")],
         &["event_id"],
+        true,
     ),
-    month_copy(
+    copy_kind(
         MONTH_COPIES[3],
         "adjustments_state_kept",
         "adjustment rows",
         &[("adjustments", "versions")],
         &["event_id"],
+        true,
     ),
-    month_copy(
+    copy_kind(
         MONTH_COPIES[4],
         "exception_events_state_kept",
         "exception event rows",
         &[("exception_events", "versions")],
         &["event_id"],
+        true,
     ),
-    month_copy(
+    copy_kind(
         MONTH_COPIES[5],
         "return_events_state_kept",
         "return event rows",
         &[("return_events", "versions")],
         &["event_id"],
+        true,
     ),
-    month_copy(
+    copy_kind(
         MONTH_COPIES[6],
         "inventory_snapshots_state_kept",
         "snapshot rows",
         &[("inventory_snapshots", "versions")],
         &["warehouse_id"],
+        true,
     ),
 ];
 
-/// A state holding every row of its one source table as it is, by month (a master
-/// state or a month copy; the source is read as `versions`).
+/// A state holding every row of its one source table as it is, by month (the source
+/// is read as `versions`): a master state, or with `old_months_only` a month copy,
+/// which is checked per month instead of by its whole row count.
 const fn copy_kind(
     rel: &'static str,
     table: &'static str,
     unit: &'static str,
     sources: &'static [(&'static str, &'static str)],
     key: &'static [&'static str],
+    old_months_only: bool,
 ) -> Kind {
     Kind {
         rel,
@@ -360,23 +372,8 @@ const fn copy_kind(
         sql: master_sql,
         from_state: None,
         append: true,
-        one_per_row: true,
-        old_months_only: false,
-    }
-}
-
-/// A month copy: like a master state, of the source's old months only.
-const fn month_copy(
-    rel: &'static str,
-    table: &'static str,
-    unit: &'static str,
-    sources: &'static [(&'static str, &'static str)],
-    key: &'static [&'static str],
-) -> Kind {
-    Kind {
-        one_per_row: false,
-        old_months_only: true,
-        ..copy_kind(rel, table, unit, sources, key)
+        one_per_row: !old_months_only,
+        old_months_only,
     }
 }
 
