@@ -39,7 +39,7 @@ fn weighted(
         return Ok((params.clone(), None));
     }
     let ctx = engine.ctx();
-    let fitted = engine.run_queries(
+    let (fitted, _) = engine.run_queries(
         "the weight fit",
         priority_fit::fit(ctx, query, params, config.priority_backtest_days),
     )?;
@@ -80,7 +80,7 @@ pub fn backtest(
     let (params, weights) = weighted(&engine, config, &query, &params, fit)?;
     let mut e = engine.run_queries(
         "the backtest",
-        priority::backtest(engine.ctx(), &query, &params, horizon),
+        priority::backtest(engine.ctx(), &query, &params, horizon, None),
     )?;
     e.weights = weights;
     Ok(e)

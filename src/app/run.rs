@@ -26,7 +26,7 @@ use crate::error::{Error, Result, io_at};
 use crate::ingest::{FileStatus, IngestReport};
 use crate::kpi::checks::{self, CheckResult};
 use crate::kpi::freshness::{self, FeedState, Freshness};
-use crate::kpi::priority_fit::{self, WeightFit};
+use crate::kpi::priority_fit::{self, Evidence, WeightFit};
 use crate::kpi::tiles::{self, TileDef};
 use crate::kpi::{self, KpiResult, Origin, Query, periods, priority};
 use crate::lake::{Lake, LakeLock};
@@ -297,7 +297,7 @@ fn stage_compute(
     let (results, freshness, checks, weights) =
         engine.run_queries("this run's queries", async {
             let s = Instant::now();
-            let weights = priority_weights(ctx, &queries, config, &params, req).await?;
+            let (weights, evidence) = priority_weights(ctx, &queries, config, &params, req).await?;
             if weights.is_some() {
                 log.phase("queries.priority_weights", s);
             }
@@ -354,8 +354,16 @@ fn stage_compute(
                 Some(w) => priority_fit::with_weights(&params, &w.backtest_weights),
                 None => params.clone(),
             };
-            if let Some(r) =
-                priority_backtest(ctx, &queries, &results, config, &backtest_params, &params).await
+            if let Some(r) = priority_backtest(
+                ctx,
+                &queries,
+                &results,
+                config,
+                &backtest_params,
+                &params,
+                evidence,
+            )
+            .await
             {
                 results.push(r);
                 log.phase("queries.priority_backtest", s);
@@ -464,30 +472,38 @@ async fn priority_weights(
     config: &Config,
     params: &Params,
     req: &RunRequest,
-) -> Result<Option<WeightFit>> {
+) -> Result<(Option<WeightFit>, Option<Evidence>)> {
     let Some(query) = queries.iter().find(|q| q.name == priority::QUERY) else {
-        return Ok(None);
+        return Ok((None, None));
     };
     if let Some(w) = &req.weights {
-        return Ok(Some(w.clone()));
+        return Ok((Some(w.clone()), None));
     }
     let horizon = config.priority_backtest_days;
     let defaults = priority_fit::defaults(query, params);
     let kept = |reason: String| WeightFit::documented(&defaults, horizon, reason);
     if !config.priority_fit {
-        return Ok(Some(kept("priority_fit = false in the config".into())));
+        return Ok((
+            Some(kept("priority_fit = false in the config".into())),
+            None,
+        ));
     }
     let fitted = priority_fit::fit(ctx, query, params, horizon).await;
     crate::engine::bind_views(ctx, params, ViewUse::Once).await?;
-    Ok(Some(fitted.unwrap_or_else(|e| {
-        tracing::warn!(error = %e, "the count priority's weights could not be fitted");
-        kept(format!("the fit failed: {e}"))
-    })))
+    Ok(match fitted {
+        Ok((fit, evidence)) => (Some(fit), evidence),
+        Err(e) => {
+            tracing::warn!(error = %e, "the count priority's weights could not be fitted");
+            (Some(kept(format!("the fit failed: {e}"))), None)
+        }
+    })
 }
 
 /// Backtest the priority list as of `priority_backtest_days` before the as-of date
-/// (when the list itself was computed), as the `count_priority_backtest` table. A
-/// failure is that table's error; the views are left bound to `params`.
+/// (when the list itself was computed), as the `count_priority_backtest` table. The
+/// weight fit's evidence as of that date, when it has it, is ranked instead of running
+/// the query again. A failure is that table's error; the views are left bound to
+/// `params`.
 async fn priority_backtest(
     ctx: &datafusion::prelude::SessionContext,
     queries: &[Query],
@@ -495,6 +511,7 @@ async fn priority_backtest(
     config: &Config,
     params: &Params,
     run_params: &Params,
+    evidence: Option<Evidence>,
 ) -> Option<KpiResult> {
     let horizon = config.priority_backtest_days;
     let query = queries.iter().find(|q| q.name == priority::QUERY)?;
@@ -508,7 +525,10 @@ async fn priority_backtest(
     let started = Instant::now();
     let mut earlier = params.clone();
     earlier.as_of = params.as_of - chrono::Duration::days(i64::from(horizon));
-    let outcome = priority::backtest(ctx, query, &earlier, horizon).await;
+    let ranked = evidence
+        .filter(|e| e.as_of == earlier.as_of)
+        .map(|e| e.ranked(&priority_fit::defaults(query, &earlier)));
+    let outcome = priority::backtest(ctx, query, &earlier, horizon, ranked).await;
     // Back to the run's own as-of (and its kept view, if it has one).
     let rebound = crate::engine::bind_views(ctx, run_params, ViewUse::Once).await;
     let (schema, outcome) = match (outcome, rebound) {

@@ -79,15 +79,66 @@ const METHODS: [&str; 6] = [
 ];
 
 /// What the baselines need of one ranked SKU-location (columns of the query's output).
-struct Candidate {
+pub(crate) struct Candidate {
     key: String,
-    rank: f64,
+    /// The score's rank (1 = first).
+    pub(crate) rank: f64,
     abc_class: String,
     days_since_count: Option<f64>,
     last_variance: Option<f64>,
     last_system_qty: Option<f64>,
     /// Pick shortages and bin mismatches in the history.
     exceptions: f64,
+}
+
+/// The query's output columns the baselines rank by, as a select list over it.
+pub(crate) const BASELINE_COLUMNS: &str = "abc_class, days_since_count, last_variance, \
+     last_system_qty, pick_shortages + bin_mismatches AS exceptions";
+
+/// The candidates of a result with the key columns and [`BASELINE_COLUMNS`]; `rank`
+/// from its `rank` column (its row number + 1 when it has none: set it after).
+pub(crate) fn candidates(schema: &SchemaRef, batches: &[RecordBatch]) -> Vec<Candidate> {
+    let f = Frame::new(schema, batches);
+    let ks = keys(schema, batches);
+    let (rank, abc) = (f.num("rank"), f.text("abc_class"));
+    let (days, var, sys) = (
+        f.num("days_since_count"),
+        f.num("last_variance"),
+        f.num("last_system_qty"),
+    );
+    let exceptions = f.num("exceptions");
+    ks.into_iter()
+        .enumerate()
+        .map(|(i, key)| Candidate {
+            key,
+            rank: rank[i].unwrap_or(i as f64 + 1.0),
+            abc_class: abc[i].clone().unwrap_or_default(),
+            days_since_count: days[i],
+            last_variance: var[i],
+            last_system_qty: sys[i],
+            exceptions: exceptions[i].unwrap_or(0.0),
+        })
+        .collect()
+}
+
+/// Every SKU-location ranked by the score and by each baseline: how many were ranked,
+/// and each method's top keys (as deep as the largest k).
+pub struct Ranked {
+    candidates: usize,
+    top: Vec<(&'static str, Vec<String>)>,
+}
+
+impl Ranked {
+    pub(crate) fn of(candidates: &[Candidate]) -> Ranked {
+        let deepest = KS[KS.len() - 1];
+        Ranked {
+            candidates: candidates.len(),
+            top: METHODS
+                .iter()
+                .map(|&m| (m, rank_by(m, candidates, deepest)))
+                .collect(),
+        }
+    }
 }
 
 impl Candidate {
@@ -310,13 +361,8 @@ pub fn priority_query(queries: &[Query]) -> Result<Query> {
         .ok_or_else(|| Error::query(QUERY, "there is no such query in the catalogue"))
 }
 
-/// Rank every SKU-location as of `params.as_of` by the score and by each baseline;
-/// returns (candidates, top keys per method).
-async fn rankings(
-    ctx: &SessionContext,
-    query: &Query,
-    params: &Params,
-) -> Result<(usize, Vec<(&'static str, Vec<String>)>)> {
+/// Rank every SKU-location as of `params.as_of` by the score and by each baseline.
+async fn rankings(ctx: &SessionContext, query: &Query, params: &Params) -> Result<Ranked> {
     let mut all = params.clone();
     // Rank everything, not only the published top N.
     all.extra.insert("top_n".into(), 1e15);
@@ -325,49 +371,18 @@ async fn rankings(
     let body = query.sql.trim_end().trim_end_matches(';');
     let narrow = Query {
         sql: format!(
-            "SELECT rank, warehouse_id, location_id, sku, abc_class, days_since_count, \
-             last_variance, last_system_qty, pick_shortages + bin_mismatches AS exceptions \
+            "SELECT rank, warehouse_id, location_id, sku, {BASELINE_COLUMNS} \
              FROM (\n{body}\n) ranked ORDER BY rank"
         ),
         ..query.clone()
     };
     let (schema, batches) = kpi::run_query(ctx, &narrow, &all).await?;
-    let f = Frame::new(&schema, &batches);
-    let ks = keys(&schema, &batches);
-    let (rank, abc) = (f.num("rank"), f.text("abc_class"));
-    let (days, var, sys) = (
-        f.num("days_since_count"),
-        f.num("last_variance"),
-        f.num("last_system_qty"),
-    );
-    let exceptions = f.num("exceptions");
-    let candidates: Vec<Candidate> = ks
-        .into_iter()
-        .enumerate()
-        .map(|(i, key)| Candidate {
-            key,
-            rank: rank[i].unwrap_or(i as f64 + 1.0),
-            abc_class: abc[i].clone().unwrap_or_default(),
-            days_since_count: days[i],
-            last_variance: var[i],
-            last_system_qty: sys[i],
-            exceptions: exceptions[i].unwrap_or(0.0),
-        })
-        .collect();
-    let deepest = KS[KS.len() - 1];
-    let out = METHODS
-        .iter()
-        .map(|&m| (m, rank_by(m, &candidates, deepest)))
-        .collect();
-    Ok((candidates.len(), out))
+    Ok(Ranked::of(&candidates(&schema, &batches)))
 }
 
-fn score(
-    rankings: &[(&'static str, Vec<String>)],
-    positives: &HashSet<String>,
-) -> Vec<MethodScore> {
+fn score(ranked: &Ranked, positives: &HashSet<String>) -> Vec<MethodScore> {
     let mut out = Vec::new();
-    for (method, ranked) in rankings {
+    for (method, ranked) in &ranked.top {
         for k in KS {
             let hits = ranked
                 .iter()
@@ -426,12 +441,12 @@ pub async fn against_truth(
     let positives: HashSet<String> = keys(&Arc::new(schema), &cast_all(&batches)?)
         .into_iter()
         .collect();
-    let (candidates, ranked) = rankings(ctx, query, params).await?;
+    let ranked = rankings(ctx, query, params).await?;
     Ok(Evaluation {
         kind: "ground_truth".into(),
         as_of: params.as_of,
         horizon_days: None,
-        candidates,
+        candidates: ranked.candidates,
         positives: positives.len(),
         scores: score(&ranked, &positives),
         warnings: Vec::new(),
@@ -533,13 +548,16 @@ async fn label_keys(
 }
 
 /// Time-split backtest: rank as of `params.as_of`, hits from the next `horizon` days.
-/// Leaves the views bound to `params`' as-of date. When the lake's counts and
-/// adjustments end before the horizon does, the evaluation says so in its warnings.
+/// `ranked`: the rankings as of that date when the caller has them (the weight fit
+/// computes the same evidence, see `priority_fit::Evidence`); otherwise the query is
+/// run, and the views are left bound to `params`' as-of date. When the lake's counts
+/// and adjustments end before the horizon does, the evaluation says so in its warnings.
 pub async fn backtest(
     ctx: &SessionContext,
     query: &Query,
     params: &Params,
     horizon: u32,
+    ranked: Option<Ranked>,
 ) -> Result<Evaluation> {
     if horizon == 0 {
         return Err(Error::setting(
@@ -547,15 +565,20 @@ pub async fn backtest(
             "the backtest horizon must be at least 1 day",
         ));
     }
-    engine::bind_views(ctx, params, engine::ViewUse::Once).await?;
-    let (candidates, ranked) = rankings(ctx, query, params).await?;
+    let ranked = match ranked {
+        Some(r) => r,
+        None => {
+            engine::bind_views(ctx, params, engine::ViewUse::Once).await?;
+            rankings(ctx, query, params).await?
+        }
+    };
     let positives = revealed(ctx, params, horizon, REVEALING_ADJUSTMENTS).await?;
     let warnings = horizon_coverage(ctx, params, horizon).await?;
     Ok(Evaluation {
         kind: "backtest".into(),
         as_of: params.as_of,
         horizon_days: Some(horizon),
-        candidates,
+        candidates: ranked.candidates,
         positives: positives.len(),
         scores: score(&ranked, &positives),
         warnings,

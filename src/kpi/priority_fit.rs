@@ -46,7 +46,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::{self, Params};
 use crate::error::Result;
 use crate::kpi::frame::Frame;
-use crate::kpi::{self, Query, priority};
+use crate::kpi::{self, Origin, Query, priority};
 
 /// Each weight (a `-- param:` of the query) and the column that is its feature.
 /// `w_recurrence`'s feature is derived: 1 when two or more counts were off.
@@ -151,12 +151,26 @@ pub fn defaults(query: &Query, params: &Params) -> BTreeMap<String, f64> {
 }
 
 /// Learn the weights for the list as of `params.as_of` (see the module doc). Leaves the
-/// views bound to other dates: the caller binds them back.
+/// views bound to other dates: the caller binds them back. With the fit, the evidence
+/// of the built-in query as of D − H when the fit computed it: the nightly backtest
+/// ranks that date, and [`Evidence::ranked`] spares it a run of the query.
 pub async fn fit(
     ctx: &SessionContext,
     query: &Query,
     params: &Params,
     horizon: u32,
+) -> Result<(WeightFit, Option<Evidence>)> {
+    let mut evidence = None;
+    let fitted = fit_keeping(ctx, query, params, horizon, &mut evidence).await?;
+    Ok((fitted, evidence))
+}
+
+async fn fit_keeping(
+    ctx: &SessionContext,
+    query: &Query,
+    params: &Params,
+    horizon: u32,
+    evidence: &mut Option<Evidence>,
 ) -> Result<WeightFit> {
     let defaults = defaults(query, params);
     let keep = |reason: String, validation: Option<Validation>| WeightFit {
@@ -168,11 +182,11 @@ pub async fn fit(
     }
     let h = Duration::days(i64::from(horizon));
     let (earlier, latest) = (params.as_of - h - h, params.as_of - h);
-    let train = match split(ctx, query, params, earlier, horizon).await? {
+    let train = match split(ctx, query, params, earlier, horizon, None).await? {
         Ok(s) => s,
         Err(why) => return Ok(keep(why, None)),
     };
-    let test = match split(ctx, query, params, latest, horizon).await? {
+    let test = match split(ctx, query, params, latest, horizon, Some(evidence)).await? {
         Ok(s) => s,
         Err(why) => return Ok(keep(why, None)),
     };
@@ -243,14 +257,18 @@ pub async fn fit(
 }
 
 /// The features as of `as_of` and the labels of the `horizon` days after it;
-/// `Ok(Err(why))` when the query cannot give them.
+/// `Ok(Err(why))` when the query cannot give them. With `keep`, and the built-in
+/// query, every SKU-location's evidence goes there too.
 async fn split(
     ctx: &SessionContext,
     query: &Query,
     params: &Params,
     as_of: NaiveDate,
     horizon: u32,
+    keep: Option<&mut Option<Evidence>>,
 ) -> Result<std::result::Result<Split, String>> {
+    // Only the built-in score is known to be Σ weight × component (see `Evidence`).
+    let keep = keep.filter(|_| matches!(query.origin, Origin::BuiltIn));
     let mut p = params.with_defaults(&query.header.params);
     p.as_of = as_of;
     for (w, _) in COMPONENTS {
@@ -261,8 +279,13 @@ async fn split(
     engine::bind_views(ctx, &p, engine::ViewUse::Once).await?;
     let columns = COMPONENTS.map(|(_, c)| c).join(", ");
     let body = query.sql.trim_end().trim_end_matches(';');
+    let baselines = if keep.is_some() {
+        format!(", {}", priority::BASELINE_COLUMNS)
+    } else {
+        String::new()
+    };
     let sql = format!(
-        "SELECT warehouse_id, location_id, sku, {columns} FROM (\n{body}\n) ranked \
+        "SELECT warehouse_id, location_id, sku, {columns}{baselines} FROM (\n{body}\n) ranked \
          ORDER BY warehouse_id, location_id, sku"
     );
     let (schema, batches) = match kpi::run_sql(ctx, &query.name, &sql, &p).await {
@@ -282,20 +305,26 @@ async fn split(
     let rows: Vec<usize> = (0..f.rows())
         .filter(|&i| counted.contains(&keys[i]) || revealed.contains(&keys[i]))
         .collect();
-    let x = rows
-        .iter()
-        .map(|&i| {
-            std::array::from_fn(|j| {
-                let v = cols[j][i].unwrap_or(0.0);
-                if COMPONENTS[j].0 == "w_recurrence" {
-                    f64::from(u8::from(v >= 2.0))
-                } else {
-                    v
-                }
-            })
+    let features = |i: usize| -> [f64; N] {
+        std::array::from_fn(|j| {
+            let v = cols[j][i].unwrap_or(0.0);
+            if COMPONENTS[j].0 == "w_recurrence" {
+                f64::from(u8::from(v >= 2.0))
+            } else {
+                v
+            }
         })
-        .collect();
+    };
+    let x = rows.iter().map(|&i| features(i)).collect();
     let y = rows.iter().map(|&i| revealed.contains(&keys[i])).collect();
+    if let Some(keep) = keep {
+        *keep = Some(Evidence {
+            as_of,
+            x: (0..f.rows()).map(features).collect(),
+            order: ["warehouse_id", "location_id", "sku"].map(|c| f.text(c)),
+            candidates: priority::candidates(&schema, &batches),
+        });
+    }
     let keys = rows.iter().map(|&i| keys[i].clone()).collect();
     Ok(Ok(Split { x, y, keys }))
 }
@@ -338,6 +367,65 @@ fn learn(s: &Split, defaults: &[f64; N]) -> std::result::Result<[f64; N], String
     }
     let scale = if want > 0.0 { want / got } else { 1.0 };
     Ok(raw.map(|w| w * scale))
+}
+
+/// Every SKU-location's components as of a date (the query run with every weight 1 and
+/// `w_recurrence` 0, as for the fit), and what the baselines rank by.
+///
+/// The built-in score is Σ weight × component: each `*_points` column is its weight
+/// times an expression of the evidence (`variance_points` adds `w_recurrence` when two
+/// or more counts were off, which is the `w_recurrence` feature). Multiplying by 1 is
+/// exact, so weight × component here is the same float the query computes for that
+/// weight, and [`Evidence::score`] adds the terms in the query's order: the score, and
+/// so the ranking, are the query's own, bit for bit, for any weights.
+pub struct Evidence {
+    pub as_of: NaiveDate,
+    x: Vec<[f64; N]>,
+    /// warehouse_id, location_id, sku: the query's tie order (NULLs last).
+    order: [Vec<Option<String>>; 3],
+    candidates: Vec<priority::Candidate>,
+}
+
+impl Evidence {
+    /// The score of row `i` with weights `w` (in [`COMPONENTS`]' order), as the query's
+    /// `score` column adds it: shortage, mismatch, variance (+ recurrence), adjustment,
+    /// phantom, drift, negative stock, overdue, velocity, supplier, value.
+    fn score(&self, i: usize, w: &[f64; N]) -> f64 {
+        let x = &self.x[i];
+        let term = |j: usize| w[j] * x[j];
+        let recurrence = if x[3] > 0.0 { w[3] } else { 0.0 };
+        let mut score = term(0) + term(1) + (term(2) + recurrence);
+        for j in 4..N {
+            score += term(j);
+        }
+        score
+    }
+
+    /// Every SKU-location ranked by the score with `weights` (score descending, then
+    /// warehouse_id, location_id, sku) and by the baselines.
+    pub(crate) fn ranked(mut self, weights: &BTreeMap<String, f64>) -> priority::Ranked {
+        let w: [f64; N] =
+            std::array::from_fn(|j| weights.get(COMPONENTS[j].0).copied().unwrap_or(0.0));
+        let scores: Vec<f64> = (0..self.x.len()).map(|i| self.score(i, &w)).collect();
+        let text = |c: usize, i: usize| self.order[c][i].as_deref();
+        // Ascending with NULLs last, as SQL's ORDER BY.
+        let asc = |a: Option<&str>, b: Option<&str>| match (a, b) {
+            (Some(a), Some(b)) => a.cmp(b),
+            (a, b) => a.is_none().cmp(&b.is_none()),
+        };
+        let mut order: Vec<usize> = (0..scores.len()).collect();
+        order.sort_by(|&a, &b| {
+            scores[b]
+                .total_cmp(&scores[a])
+                .then_with(|| asc(text(0, a), text(0, b)))
+                .then_with(|| asc(text(1, a), text(1, b)))
+                .then_with(|| asc(text(2, a), text(2, b)))
+        });
+        for (n, &i) in order.iter().enumerate() {
+            self.candidates[i].rank = n as f64 + 1.0;
+        }
+        priority::Ranked::of(&self.candidates)
+    }
 }
 
 /// Revealed records in the top k of the split ranked by `w`, for each k of `KS`

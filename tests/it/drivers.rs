@@ -33,6 +33,8 @@ fn drivers_add_up_match_duckdb_and_name_the_planted_drop() {
         dir,
         &run_args("now", &["--config", "gen/opintel.toml", "gen/exports"]),
     );
+    // The same run's count-priority backtest, ranked from the weight fit's evidence.
+    crate::priority::the_runs_backtest_equals_a_run_of_the_query(dir, "gen/opintel.toml", "now");
     // The previous window (the 28 days before the window) as a run of its own.
     opintel_ok(
         dir,

@@ -637,3 +637,68 @@ fn weights_fitted_on_the_site_history_rank_what_it_corrects() {
         }
     }
 }
+
+/// A nightly run's backtest ranks the weight fit's evidence as of D − 14 (no run of the
+/// query of its own; the score is Σ weight × component, added in the query's order).
+/// It must equal `backtest-priority`, which runs the query as of that date, with the
+/// weights the run's backtest used given as `[params]`: every method's hits at every k,
+/// the positives and the candidates. Called from a test that has such a run over a
+/// generated operation of about a thousand SKU-locations (`drivers`).
+pub fn the_runs_backtest_equals_a_run_of_the_query(dir: &std::path::Path, config: &str, out: &str) {
+    let w = &read_manifest(&dir.join(out))["priority_weights"];
+    let mut toml = std::fs::read_to_string(dir.join(config)).expect("config");
+    toml.push_str("\n[params]\n");
+    for (k, v) in w["backtest_weights"].as_object().expect("backtest weights") {
+        // {:?}: the shortest text that reads back as the same f64.
+        toml.push_str(&format!("{k} = {:?}\n", v.as_f64().expect("a weight")));
+    }
+    let config = std::path::Path::new(config).with_file_name("backtest.toml");
+    std::fs::write(dir.join(&config), toml).expect("write");
+    let (cols, rows) = read_parquet(&dir.join(out).join("kpis/count_priority_backtest.parquet"));
+    assert_eq!(rows.len(), 24, "six methods × four k");
+    assert!(
+        rows.iter()
+            .all(|r| r[1] == d("2026-11-06") && r[2] == V::I(14))
+    );
+    let out = opintel_ok(
+        dir,
+        &[
+            "--config",
+            config.to_str().expect("utf8"),
+            "backtest-priority",
+            "--lake",
+            "lake",
+            "--as-of",
+            "2026-11-06",
+            "--horizon",
+            "14",
+            "--default-weights",
+            "--out",
+            "backtest.json",
+        ],
+    );
+    let e = json(&out, &dir.join("backtest.json"));
+    let (method, k, hits) = (col(&cols, "method"), col(&cols, "k"), col(&cols, "hits"));
+    let (positives, candidates) = (col(&cols, "positives"), col(&cols, "candidates"));
+    assert!(
+        e["candidates"].as_i64().is_some_and(|n| n > 500),
+        "a ranking of thousands: {e:#}"
+    );
+    for r in &rows {
+        let (m, kk) = (text(&r[method]), f(&r[k]) as u64);
+        let (h, _, _) = score_at(&e, &m, kk);
+        assert_eq!(r[hits], V::I(h as i64), "{m}@{kk}: {r:?} against {e:#}");
+        assert_eq!(
+            r[positives],
+            V::I(e["positives"].as_i64().expect("n")),
+            "{r:?}"
+        );
+        assert_eq!(
+            r[candidates],
+            V::I(e["candidates"].as_i64().expect("n")),
+            "{r:?}"
+        );
+    }
+    // Some of the score's top 200 were revealed: the comparison is not of empty lists.
+    assert!(score_at(&e, "score", 200).0 > 0, "{e:#}");
+}
