@@ -215,35 +215,37 @@ since_last AS (
 ),
 -- Phantom stock: pick shortages at a SKU-location while the status snapshot of that day
 -- or the day before showed units available there (the record holds what the shelf does
--- not). Without an inventory_snapshots feed there is none.
+-- not). Without an inventory_snapshots feed there is none. The snapshots are joined to
+-- the short picks before they are summed by day: only the days of the short picks'
+-- SKU-locations are summed, not every SKU-location's every day.
 available AS (
-    SELECT warehouse_id, location_id, sku, CAST(snapshot_at AS DATE) AS snapshot_date,
-           sum(qty) AS available_qty
-    FROM inventory_snapshots
-    WHERE status = 'available'
-      AND location_id IS NOT NULL
-      AND snapshot_at >= $history_start
-      AND snapshot_at <= $window_end
-      AND event_date >= $history_partition_min
-      AND event_date <= $partition_max
-    GROUP BY 1, 2, 3, 4
+    SELECT x.exception_id, x.warehouse_id, x.location_id, x.sku, x.opened_at,
+           CAST(s.snapshot_at AS DATE) AS snapshot_date,
+           sum(s.qty) AS available_qty
+    FROM exceptions x
+    JOIN inventory_snapshots s
+      ON s.warehouse_id = x.warehouse_id AND s.location_id = x.location_id AND s.sku = x.sku
+     AND CAST(s.snapshot_at AS DATE) >= CAST(x.opened_at AS DATE) - INTERVAL '1' DAY
+     AND CAST(s.snapshot_at AS DATE) <= CAST(x.opened_at AS DATE)
+    WHERE x.exception_type = 'pick_shortage'
+      AND s.status = 'available'
+      AND s.snapshot_at >= $history_start
+      AND s.snapshot_at <= $window_end
+      AND s.event_date >= $history_partition_min
+      AND s.event_date <= $partition_max
+    GROUP BY 1, 2, 3, 4, 5, 6
 ),
 phantom AS (
     SELECT x.warehouse_id, x.location_id, x.sku,
            sum(exp(-((CAST($window_end_us AS DOUBLE) - CAST(CAST(x.opened_at AS BIGINT) AS DOUBLE)) / 86400e6) * ln(2.0) / $half_life_days)) AS phantom_evidence,
            count(*) AS phantom_shortages
     FROM (
-        SELECT x.exception_id, x.warehouse_id, x.location_id, x.sku, x.opened_at,
-               min(a.available_qty) AS available_qty
-        FROM exceptions x
-        JOIN available a
-          ON a.warehouse_id = x.warehouse_id AND a.location_id = x.location_id AND a.sku = x.sku
-         AND a.snapshot_date >= CAST(x.opened_at AS DATE) - INTERVAL '1' DAY
-         AND a.snapshot_date <= CAST(x.opened_at AS DATE)
-        WHERE x.exception_type = 'pick_shortage'
+        SELECT exception_id, warehouse_id, location_id, sku, opened_at,
+               min(available_qty) AS least_available
+        FROM available
         GROUP BY 1, 2, 3, 4, 5
     ) x
-    WHERE x.available_qty > 0
+    WHERE x.least_available > 0
     GROUP BY 1, 2, 3
 ),
 supplier_quality AS (
