@@ -26,7 +26,8 @@ use crate::error::{Error, Result, io_at};
 use crate::ingest::{FileStatus, IngestReport};
 use crate::kpi::checks::{self, CheckResult};
 use crate::kpi::freshness::{self, FeedState, Freshness};
-use crate::kpi::priority_fit::{self, Evidence, WeightFit};
+use crate::kpi::priority::Ranked;
+use crate::kpi::priority_fit::{self, WeightFit};
 use crate::kpi::tiles::{self, TileDef};
 use crate::kpi::{self, KpiResult, Origin, Query, periods, priority};
 use crate::lake::{Lake, LakeLock};
@@ -297,7 +298,8 @@ fn stage_compute(
     let (results, freshness, checks, weights) =
         engine.run_queries("this run's queries", async {
             let s = Instant::now();
-            let (weights, evidence) = priority_weights(ctx, &queries, config, &params, req).await?;
+            let (weights, backtest_ranked) =
+                priority_weights(ctx, &queries, config, &params, req).await?;
             if weights.is_some() {
                 log.phase("queries.priority_weights", s);
             }
@@ -361,7 +363,7 @@ fn stage_compute(
                 config,
                 &backtest_params,
                 &params,
-                evidence,
+                backtest_ranked,
             )
             .await
             {
@@ -472,7 +474,7 @@ async fn priority_weights(
     config: &Config,
     params: &Params,
     req: &RunRequest,
-) -> Result<(Option<WeightFit>, Option<Evidence>)> {
+) -> Result<(Option<WeightFit>, Option<(chrono::NaiveDate, Ranked)>)> {
     let Some(query) = queries.iter().find(|q| q.name == priority::QUERY) else {
         return Ok((None, None));
     };
@@ -491,7 +493,12 @@ async fn priority_weights(
     let fitted = priority_fit::fit(ctx, query, params, horizon).await;
     crate::engine::bind_views(ctx, params, ViewUse::Once).await?;
     Ok(match fitted {
-        Ok((fit, evidence)) => (Some(fit), evidence),
+        // Ranked now for the backtest (its weights are the fit's to decide), so the
+        // night holds six top-200 lists, not every SKU-location's evidence.
+        Ok((fit, evidence)) => {
+            let ranked = evidence.map(|e| (e.as_of, e.ranked(&fit.backtest_weights)));
+            (Some(fit), ranked)
+        }
         Err(e) => {
             tracing::warn!(error = %e, "the count priority's weights could not be fitted");
             (Some(kept(format!("the fit failed: {e}"))), None)
@@ -500,10 +507,10 @@ async fn priority_weights(
 }
 
 /// Backtest the priority list as of `priority_backtest_days` before the as-of date
-/// (when the list itself was computed), as the `count_priority_backtest` table. The
-/// weight fit's evidence as of that date, when it has it, is ranked instead of running
-/// the query again. A failure is that table's error; the views are left bound to
-/// `params`.
+/// (when the list itself was computed), as the `count_priority_backtest` table.
+/// `ranked`: the weight fit's evidence of that date ranked with the backtest's weights,
+/// when the fit had it; it stands in for a run of the query. A failure is that table's
+/// error; the views are left bound to `params`.
 async fn priority_backtest(
     ctx: &datafusion::prelude::SessionContext,
     queries: &[Query],
@@ -511,7 +518,7 @@ async fn priority_backtest(
     config: &Config,
     params: &Params,
     run_params: &Params,
-    evidence: Option<Evidence>,
+    ranked: Option<(chrono::NaiveDate, Ranked)>,
 ) -> Option<KpiResult> {
     let horizon = config.priority_backtest_days;
     let query = queries.iter().find(|q| q.name == priority::QUERY)?;
@@ -525,9 +532,9 @@ async fn priority_backtest(
     let started = Instant::now();
     let mut earlier = params.clone();
     earlier.as_of = params.as_of - chrono::Duration::days(i64::from(horizon));
-    let ranked = evidence
-        .filter(|e| e.as_of == earlier.as_of)
-        .map(|e| e.ranked(&priority_fit::defaults(query, &earlier)));
+    let ranked = ranked
+        .filter(|(as_of, _)| *as_of == earlier.as_of)
+        .map(|(_, r)| r);
     let outcome = priority::backtest(ctx, query, &earlier, horizon, ranked).await;
     // Back to the run's own as-of (and its kept view, if it has one).
     let rebound = crate::engine::bind_views(ctx, run_params, ViewUse::Once).await;
