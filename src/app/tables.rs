@@ -98,8 +98,8 @@ pub fn listing(config: &Config, report: Option<&Path>) -> Result<String> {
          kept by every ingest (exception_state reads it): exception_id, opened_at, valid_from \
          (the event's time), valid_to (the exception's next event; empty while current), the \
          event's status, exception_type, severity, owner, warehouse_id, location_id, sku, \
-         supplier_id, event_seq, first_date; partitioned by the month of valid_to (9999-12-01: \
-         current). As of D an exception's state is its row with valid_from ≤ end(D) < \
+         supplier_id, event_seq, first_date; partitioned by the month of valid_to (a current \
+         state: the month of valid_from 7000 years on, 2026-11 → 9026-11-01). As of D an exception's state is its row with valid_from ≤ end(D) < \
          valid_to.\n"
     );
     let _ = writeln!(

@@ -177,7 +177,7 @@ pub fn copy_state_schema(table: &str) -> Option<datafusion::arrow::datatypes::Sc
 /// current state): its first "received" time so far and its latest "dispositioned"
 /// event so far (time, warehouse, disposition); the event's ingest sequence number and
 /// the date of the return's first event. Partitioned like the exception state, by the
-/// month of `valid_to` (9999-12-01 for current states).
+/// month of `valid_to` (a current state: the month of `valid_from` 7000 years on).
 pub fn return_state_schema() -> datafusion::arrow::datatypes::SchemaRef {
     use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
     let ts = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
@@ -198,9 +198,9 @@ pub fn return_state_schema() -> datafusion::arrow::datatypes::SchemaRef {
 /// exception was in from that event (`valid_from`) until its next one (`valid_to`,
 /// NULL for its current state), with the event's attributes and ingest sequence
 /// number, when the exception opened and the date of its first event. The partition
-/// column, `event_date`, is the first day of the month of `valid_to` (9999-12-01 for
-/// current states), so a reader as of a date skips every state that ended before
-/// that month.
+/// column, `event_date`, is the first day of the month of `valid_to` (for a current
+/// state the month of `valid_from` 7000 years on: 2026-11 → 9026-11-01), so a reader
+/// as of a date skips every state that ended before that month.
 pub fn exception_state_schema() -> datafusion::arrow::datatypes::SchemaRef {
     use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
     let ts = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));

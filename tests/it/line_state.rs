@@ -413,6 +413,14 @@ fn the_exception_state_kept_by_nightly_ingests_equals_a_rebuild_and_the_events()
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path();
     ingest_nights(dir, "exception_events", exception_night);
+    // The last night (11-08) opened X14-*, moved X13-* on and closed X12-*: every state
+    // it ended or began is November's, so its commit rewrote November's partitions only
+    // (the states that ended in it, and the current states since November), not the
+    // current states of October's exceptions.
+    assert_eq!(
+        last_commit_partitions(dir, "lake/_state/exceptions"),
+        "2026-11-01 9026-11-01"
+    );
     let q = |lake: &str, as_of: &str, q: &str| sql(dir, lake, as_of, &[q]);
     // The planted rows landed; the re-sent night and the repeated row added nothing.
     let opened = 4 * NIGHTS;
@@ -435,8 +443,8 @@ fn the_exception_state_kept_by_nightly_ingests_equals_a_rebuild_and_the_events()
         events,
     );
     // Hand-checked states: the tie's earlier row holds for no instant; X1-3 opened at
-    // its late first event, and its states live in October's partition and the
-    // current one.
+    // its late first event, and its states live in October's partition and that of
+    // the current states since October (9026-10-01): its last event was in October.
     assert_eq!(
         q(
             "lake",
@@ -454,7 +462,7 @@ fn the_exception_state_kept_by_nightly_ingests_equals_a_rebuild_and_the_events()
              CAST(event_date AS VARCHAR) AS p FROM exception_state_kept \
              WHERE exception_id = 'X1-3' ORDER BY p"
         ),
-        "o,f,p\n2026-10-25T01:00:00Z,2026-10-25,2026-10-01\n2026-10-25T01:00:00Z,2026-10-25,9999-12-01\n"
+        "o,f,p\n2026-10-25T01:00:00Z,2026-10-25,2026-10-01\n2026-10-25T01:00:00Z,2026-10-25,9026-10-01\n"
     );
 
     // 2. Through the state == from the events alone, at old and new as-of dates.
@@ -845,6 +853,28 @@ fn the_master_states_kept_by_nightly_ingests_equal_the_tables() {
 /// The rows of each file of Delta table `table` (under `dir`) by partition, as the
 /// Python deltalake package reads its log: `month: rows rows …`, a line per month,
 /// the rows of each file in decreasing order.
+/// The partitions (`event_date`) the latest commit of Delta table `table` added or
+/// removed files in, sorted, space-separated.
+fn last_commit_partitions(dir: &Path, table: &str) -> String {
+    python(
+        dir,
+        r#"
+import sys, json, glob, os
+last = sorted(glob.glob(os.path.join(sys.argv[1], "_delta_log", "*.json")))[-1]
+parts = set()
+for line in open(last):
+    action = json.loads(line)
+    for kind in ("add", "remove"):
+        if kind in action:
+            parts.add(action[kind]["partitionValues"]["event_date"])
+print(" ".join(sorted(parts)))
+"#,
+        &[table],
+    )
+    .trim()
+    .to_string()
+}
+
 fn files_by_month(dir: &Path, table: &str) -> String {
     python(
         dir,

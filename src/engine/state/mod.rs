@@ -69,14 +69,20 @@
 //! valid for no instant), with the first event's time. No exception is ever recomputed
 //! from raw events at read time, whatever D is.
 //!
-//! The table is partitioned by the month of `valid_to` (9999-12-01 for current states),
-//! so a reader as of D skips every state that ended before D's month: the night's run
-//! reads the current states and this month's, not a year of events.
+//! The table is partitioned by the month of `valid_to`, so a reader as of D skips every
+//! state that ended before D's month: the night's run reads the current states and
+//! this month's, not a year of events. Current states are partitioned by the month of
+//! their `valid_from`, moved 7000 years on (a current state since 2026-11-03 is in
+//! 9026-11-01): after every real month, so readers take them all, and apart by month,
+//! so an ingest does not rewrite every exception's current state.
 //!
 //! An ingest recomputes the exceptions its staged events name, from their old state
 //! rows (one per event already in the lake: together they are its events) plus the
-//! staged events, and rewrites the months those rows lived in and now live in (always
-//! the current-state partition). A whole build reads `exception_events`.
+//! staged events, and rewrites the months those rows lived in and now live in (this
+//! month's, and those of the touched exceptions' earlier events). A whole build reads
+//! `exception_events`. A lake whose current states are still in one 9999-12-01
+//! partition (written before this layout) is read the same way: that partition is
+//! after every month too, and it empties as its exceptions move.
 //!
 //! `_state/returns` is built the same way for returns: per event, the return's first
 //! "received" time and its latest "dispositioned" event (time, warehouse, disposition)
