@@ -376,48 +376,32 @@ fn learn(s: &Split, defaults: &[f64; N]) -> std::result::Result<[f64; N], String
 /// times an expression of the evidence (`variance_points` adds `w_recurrence` when two
 /// or more counts were off, which is the `w_recurrence` feature). Multiplying by 1 is
 /// exact, so weight × component here is the same float the query computes for that
-/// weight, and [`Evidence::score`] adds the terms in the query's order: the score, and
+/// weight, and [`score`] adds the terms in the query's order: the score, and
 /// so the ranking, are the query's own, bit for bit, for any weights.
 pub struct Evidence {
     pub as_of: NaiveDate,
     x: Vec<[f64; N]>,
-    /// warehouse_id, location_id, sku: the query's tie order (NULLs last).
+    /// warehouse_id, location_id, sku: the query's tie order (NULLs last; the
+    /// candidates' joined keys would put an empty value first).
     order: [Vec<Option<String>>; 3],
     candidates: Vec<priority::Candidate>,
 }
 
 impl Evidence {
-    /// The score of row `i` with weights `w` (in [`COMPONENTS`]' order), as the query's
-    /// `score` column adds it: shortage, mismatch, variance (+ recurrence), adjustment,
-    /// phantom, drift, negative stock, overdue, velocity, supplier, value.
-    fn score(&self, i: usize, w: &[f64; N]) -> f64 {
-        let x = &self.x[i];
-        let term = |j: usize| w[j] * x[j];
-        let recurrence = if x[3] > 0.0 { w[3] } else { 0.0 };
-        let mut score = term(0) + term(1) + (term(2) + recurrence);
-        for j in 4..N {
-            score += term(j);
-        }
-        score
-    }
-
     /// Every SKU-location ranked by the score with `weights` (score descending, then
     /// warehouse_id, location_id, sku) and by the baselines.
     pub(crate) fn ranked(mut self, weights: &BTreeMap<String, f64>) -> priority::Ranked {
         let w: [f64; N] =
             std::array::from_fn(|j| weights.get(COMPONENTS[j].0).copied().unwrap_or(0.0));
-        let scores: Vec<f64> = (0..self.x.len()).map(|i| self.score(i, &w)).collect();
+        let scores: Vec<f64> = self.x.iter().map(|x| score(x, &w)).collect();
         let text = |c: usize, i: usize| self.order[c][i].as_deref();
         // Ascending with NULLs last, as SQL's ORDER BY.
         let asc = |a: Option<&str>, b: Option<&str>| match (a, b) {
             (Some(a), Some(b)) => a.cmp(b),
             (a, b) => a.is_none().cmp(&b.is_none()),
         };
-        let mut order: Vec<usize> = (0..scores.len()).collect();
-        order.sort_by(|&a, &b| {
-            scores[b]
-                .total_cmp(&scores[a])
-                .then_with(|| asc(text(0, a), text(0, b)))
+        let order = ranking(&scores, |a, b| {
+            asc(text(0, a), text(0, b))
                 .then_with(|| asc(text(1, a), text(1, b)))
                 .then_with(|| asc(text(2, a), text(2, b)))
         });
@@ -429,19 +413,45 @@ impl Evidence {
 }
 
 /// Revealed records in the top k of the split ranked by `w`, for each k of `KS`
-/// (ties by key, as the published list).
+/// (ties by key, as the published list: the key joins warehouse, bin and SKU with a
+/// separator that sorts before any printable character).
 fn hits(s: &Split, w: &[f64; N]) -> Vec<usize> {
-    let score = |r: &[f64; N]| r.iter().zip(w).map(|(x, w)| x * w).sum::<f64>();
-    let mut order: Vec<usize> = (0..s.x.len()).collect();
-    order.sort_by(|&a, &b| {
-        score(&s.x[b])
-            .total_cmp(&score(&s.x[a]))
-            .then_with(|| s.keys[a].cmp(&s.keys[b]))
-    });
+    let scores: Vec<f64> = s.x.iter().map(|x| score(x, w)).collect();
+    let order = ranking(&scores, |a, b| s.keys[a].cmp(&s.keys[b]));
     priority::KS
         .iter()
         .map(|&k| order.iter().take(k).filter(|&&i| s.y[i]).count())
         .collect()
+}
+
+/// The index of `w_recurrence` in [`COMPONENTS`]: its feature is 0 or 1, and the
+/// query adds the weight itself when two or more counts were off.
+const RECURRENCE: usize = 3;
+
+/// The score of features `x` with weights `w` (both in [`COMPONENTS`]' order), added
+/// as the query's `score` column adds its points: shortage, mismatch, variance (+
+/// recurrence), adjustment, phantom, drift, negative stock, overdue, velocity,
+/// supplier, value. Floating-point addition is not associative, so the order is what
+/// makes a ranking here the query's own.
+fn score(x: &[f64; N], w: &[f64; N]) -> f64 {
+    let term = |j: usize| w[j] * x[j];
+    let recurrence = if x[RECURRENCE] > 0.0 {
+        w[RECURRENCE]
+    } else {
+        0.0
+    };
+    let mut total = term(0) + term(1) + (term(2) + recurrence);
+    for j in RECURRENCE + 1..N {
+        total += term(j);
+    }
+    total
+}
+
+/// Row indices by score, highest first; equal scores in `tie` order.
+fn ranking(scores: &[f64], tie: impl Fn(usize, usize) -> std::cmp::Ordering) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then_with(|| tie(a, b)));
+    order
 }
 
 /// `params` with `weights` as the priority query's parameters.
@@ -525,6 +535,20 @@ mod tests {
         let b = learn(&s, &[1.0; N]).expect("fit");
         assert!(a[0] > 0.0 && b[0] > 0.0, "{a:?} {b:?}");
         assert!((a[0] - b[0]).abs() < 1e-6 * a[0], "{a:?} {b:?}");
+    }
+
+    #[test]
+    fn the_score_adds_like_the_query() {
+        assert_eq!(COMPONENTS[RECURRENCE].0, "w_recurrence");
+        assert_eq!(COMPONENTS[2].1, "variance_points");
+        // Weights 1, 2, …, 12 and features 1 except recurrence: 1 + 2 + 3 + (5 + … +
+        // 12) = 74, and the recurrence weight 4 once its feature is 1.
+        let w: [f64; N] = std::array::from_fn(|j| (j + 1) as f64);
+        let mut x = [1.0; N];
+        x[RECURRENCE] = 0.0;
+        assert_eq!(score(&x, &w), 74.0);
+        x[RECURRENCE] = 1.0;
+        assert_eq!(score(&x, &w), 78.0);
     }
 
     #[test]
