@@ -119,16 +119,27 @@ pub async fn register(
             })
             .map(|(name, _)| name.clone())
             .collect();
+        let started = std::time::Instant::now();
         if !to_run.is_empty() {
             // Another window: bound once, so the run's kept view stays held.
             bind_views(ctx, &p.params, ViewUse::Once).await?;
         }
+        let bind_seconds = started.elapsed().as_secs_f64();
         for name in tables.keys().cloned().collect::<Vec<_>>() {
             let Some(src) = tables.get_mut(&name) else {
                 continue;
             };
             let ok = if to_run.contains(&name) {
-                match run_query(ctx, &src.query, &p.params).await {
+                let query_started = std::time::Instant::now();
+                let result = run_query(ctx, &src.query, &p.params).await;
+                tracing::debug!(
+                    kpi = %name,
+                    period = p.name,
+                    end = %p.end(),
+                    seconds = query_started.elapsed().as_secs_f64(),
+                    "period query done"
+                );
+                match result {
                     Ok((_, batches)) => src.add(p.name, p.end(), &batches),
                     Err(e) => {
                         tracing::warn!(kpi = %name, period = p.name, error = %e, "period not computed");
@@ -144,6 +155,16 @@ pub async fn register(
                 false
             };
             done.insert((name, p.name, p.end()), ok);
+        }
+        if !to_run.is_empty() {
+            tracing::info!(
+                period = p.name,
+                end = %p.end(),
+                queries = to_run.len(),
+                bind_seconds,
+                seconds = started.elapsed().as_secs_f64(),
+                "period done"
+            );
         }
     }
     // Back to the run's own window (and its kept view, if it has one).
