@@ -422,9 +422,16 @@ pub async fn register_lake(
     let mut versions = Versions::new();
     let mut source_rows = std::collections::HashMap::new();
     let mut raw_files = std::collections::HashMap::new();
+    let rels = TABLES
+        .iter()
+        .map(|t| Lake::table_rel(t.name))
+        .chain(state::KINDS.iter().map(|k| k.rel.to_string()))
+        .chain(TABLES.iter().map(|t| Lake::rejects_rel(t.name)))
+        .collect();
+    let mut pre = prefetch(lake, rels, pinned).await;
     for t in TABLES {
         let rel = Lake::table_rel(t.name);
-        let files = files_of(lake, &rel, pinned, &mut versions).await?;
+        let files = files_of(lake, &rel, pinned, &mut versions, &mut pre).await?;
         source_rows.insert(t.name, state::rows_of(&files));
         raw_files.insert(t.name, files.clone());
         let provider = Arc::new(lake_table::LakeTable::new(
@@ -439,8 +446,16 @@ pub async fn register_lake(
     // `kept_files`).
     for kind in state::KINDS {
         let rows = source_rows.get(kind.source()).copied().flatten();
-        if let Some(files) =
-            kept_files(lake, kind, pinned, &mut versions, rows, &mut warnings).await?
+        if let Some(files) = kept_files(
+            lake,
+            kind,
+            pinned,
+            &mut versions,
+            &mut pre,
+            rows,
+            &mut warnings,
+        )
+        .await?
         {
             let files = if kind.old_months_only {
                 let raw = raw_files.remove(kind.source()).unwrap_or_default();
@@ -493,7 +508,7 @@ pub async fn register_lake(
     bind_views(ctx, params, reads).await?;
     for t in TABLES {
         let rel = Lake::rejects_rel(t.name);
-        let files = files_of(lake, &rel, pinned, &mut versions).await?;
+        let files = files_of(lake, &rel, pinned, &mut versions, &mut pre).await?;
         ctx.register_table(
             format!("_rejects_{}", t.name),
             Arc::new(lake_table::LakeTable::new(
@@ -610,13 +625,14 @@ async fn kept_files(
     kind: &state::Kind,
     pinned: Option<&Versions>,
     versions: &mut Versions,
+    pre: &mut Prefetched,
     source_rows: Option<u64>,
     warnings: &mut Vec<String>,
 ) -> Result<Option<Vec<lake_table::LakeFile>>> {
     if !pinned.is_none_or(|p| p.contains_key(kind.rel)) {
         return Ok(None);
     }
-    let files = files_of(lake, kind.rel, pinned, versions).await?;
+    let files = files_of(lake, kind.rel, pinned, versions, pre).await?;
     if !versions.get(kind.rel).is_some_and(Option::is_some) {
         return Ok(None);
     }
@@ -647,16 +663,51 @@ async fn kept_files(
     Ok(Some(files))
 }
 
-/// The files of table folder `rel` at its pinned (else latest) version.
+/// Table folders' snapshots, loaded ahead by [`prefetch`].
+type Prefetched = std::collections::HashMap<String, Result<crate::lake::Snapshot>>;
+
+/// The snapshots of table folders `rels` (at their pinned versions, if any), loaded
+/// at once: replaying a Delta log is CPU work (its JSON, every file's statistics), the
+/// tables' logs are independent, and a session reads about forty of them. A load that
+/// fails is kept as its error, for the table's turn to report it.
+async fn prefetch(lake: &Lake, rels: Vec<String>, pinned: Option<&Versions>) -> Prefetched {
+    let tasks: Vec<_> = rels
+        .into_iter()
+        .map(|rel| {
+            let loc = lake.location().clone();
+            let version = pinned.and_then(|p| p.get(&rel).copied().flatten());
+            tokio::spawn(async move {
+                let snap = crate::lake::delta::snapshot(&loc, &rel, version).await;
+                (rel, snap)
+            })
+        })
+        .collect();
+    let mut out = Prefetched::new();
+    for task in tasks {
+        // A task that panicked leaves its table to be loaded in its turn.
+        if let Ok((rel, snap)) = task.await {
+            out.insert(rel, snap);
+        }
+    }
+    out
+}
+
+/// The files of table folder `rel` at its pinned (else latest) version (from `pre`
+/// when it was loaded ahead).
 async fn files_of(
     lake: &Lake,
     rel: &str,
     pinned: Option<&Versions>,
     versions: &mut Versions,
+    pre: &mut Prefetched,
 ) -> Result<Vec<lake_table::LakeFile>> {
-    let loc = lake.location();
-    let version = pinned.and_then(|p| p.get(rel).copied().flatten());
-    let snap = crate::lake::delta::snapshot(loc, rel, version).await?;
+    let snap = match pre.remove(rel) {
+        Some(loaded) => loaded?,
+        None => {
+            let version = pinned.and_then(|p| p.get(rel).copied().flatten());
+            crate::lake::delta::snapshot(lake.location(), rel, version).await?
+        }
+    };
     versions.insert(rel.to_string(), snap.version);
     lake_files(lake, rel, &snap)
 }
