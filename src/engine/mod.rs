@@ -425,7 +425,12 @@ pub async fn register_lake(
     let rels = TABLES
         .iter()
         .map(|t| Lake::table_rel(t.name))
-        .chain(state::KINDS.iter().map(|k| k.rel.to_string()))
+        .chain(
+            state::KINDS
+                .iter()
+                .filter(|k| reads_state(pinned, k.rel))
+                .map(|k| k.rel.to_string()),
+        )
         .chain(TABLES.iter().map(|t| Lake::rejects_rel(t.name)))
         .collect();
     let mut pre = prefetch(lake, rels, pinned).await;
@@ -629,7 +634,7 @@ async fn kept_files(
     source_rows: Option<u64>,
     warnings: &mut Vec<String>,
 ) -> Result<Option<Vec<lake_table::LakeFile>>> {
-    if !pinned.is_none_or(|p| p.contains_key(kind.rel)) {
+    if !reads_state(pinned, kind.rel) {
         return Ok(None);
     }
     let files = files_of(lake, kind.rel, pinned, versions, pre).await?;
@@ -663,6 +668,17 @@ async fn kept_files(
     Ok(Some(files))
 }
 
+/// Whether a session reads state folder `rel`: always, unless it reproduces a run whose
+/// pinned versions do not name it (that run read the tables themselves).
+fn reads_state(pinned: Option<&Versions>, rel: &str) -> bool {
+    pinned.is_none_or(|p| p.contains_key(rel))
+}
+
+/// The version of table folder `rel` a reproduced run pins (None: the latest).
+fn pinned_version(pinned: Option<&Versions>, rel: &str) -> Option<u64> {
+    pinned.and_then(|p| p.get(rel).copied().flatten())
+}
+
 /// Table folders' snapshots, loaded ahead by [`prefetch`].
 type Prefetched = std::collections::HashMap<String, Result<crate::lake::Snapshot>>;
 
@@ -675,7 +691,7 @@ async fn prefetch(lake: &Lake, rels: Vec<String>, pinned: Option<&Versions>) -> 
         .into_iter()
         .map(|rel| {
             let loc = lake.location().clone();
-            let version = pinned.and_then(|p| p.get(&rel).copied().flatten());
+            let version = pinned_version(pinned, &rel);
             tokio::spawn(async move {
                 let snap = crate::lake::delta::snapshot(&loc, &rel, version).await;
                 (rel, snap)
@@ -704,8 +720,7 @@ async fn files_of(
     let snap = match pre.remove(rel) {
         Some(loaded) => loaded?,
         None => {
-            let version = pinned.and_then(|p| p.get(rel).copied().flatten());
-            crate::lake::delta::snapshot(lake.location(), rel, version).await?
+            crate::lake::delta::snapshot(lake.location(), rel, pinned_version(pinned, rel)).await?
         }
     };
     versions.insert(rel.to_string(), snap.version);
