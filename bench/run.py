@@ -239,6 +239,9 @@ def run_history(a) -> dict:
         for k in range(a.history_runs):
             lake = fresh(os.path.join(a.work, "history", f"run-{h}"))
             shutil.copytree(base, lake)
+            # A nightly lake is not 600 MiB of pages just written: flush the copy, or
+            # the ingest's commit (which syncs the file system) pays for writing it.
+            os.sync()
             out = fresh(os.path.join(a.work, "history", f"out-{h}"))
             m = measure([a.opintel, "-q", "--config", config, "run", "--lake", lake,
                          "--as-of", as_of, "--out", out, last],

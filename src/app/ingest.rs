@@ -36,6 +36,10 @@ pub fn ingest(
 ) -> Result<IngestReport> {
     let started = Instant::now();
     let known = lake.ingested_files()?;
+    tracing::debug!(
+        seconds = started.elapsed().as_secs_f64(),
+        "ingested files listed"
+    );
     let plan = ingest::plan(config, inputs, &|hash, table| {
         known
             .get(&(hash.to_string(), table.to_string()))
@@ -79,7 +83,12 @@ pub fn ingest(
     for (i, r) in results.into_inner().unwrap_or_default() {
         reports[i] = r;
     }
+    tracing::info!(
+        seconds = started.elapsed().as_secs_f64(),
+        "files read and staged"
+    );
     // The state tables move with the rows this transaction adds, in its commit.
+    let kept = Instant::now();
     for (kind, change) in crate::engine::state::maintain(lake, &txn)? {
         tracing::info!(
             state = kind.rel,
@@ -91,8 +100,11 @@ pub fn ingest(
             "state kept"
         );
     }
+    tracing::info!(seconds = kept.elapsed().as_secs_f64(), "states kept");
     crate::fault::point("ingest.before_commit");
+    let committing = Instant::now();
     let committed = txn.commit()?;
+    tracing::info!(seconds = committing.elapsed().as_secs_f64(), "committed");
     Ok(IngestReport::new(
         committed.then_some(txn_id),
         reports,
@@ -139,7 +151,13 @@ fn ingest_table(
         let report = ingest::read_file(config, file, &mut sink, progress)?;
         done.push((file.index, report, first_seq, sink.next_seq()));
     }
+    let finishing = Instant::now();
     let dups = sink.finish()?;
+    tracing::debug!(
+        table = table.name,
+        seconds = finishing.elapsed().as_secs_f64(),
+        "table de-duplicated and staged"
+    );
     for (index, mut report, from, to) in done {
         let d = dups.count_in(from, to);
         report.duplicates += d;

@@ -687,25 +687,11 @@ type Prefetched = std::collections::HashMap<String, Result<crate::lake::Snapshot
 /// tables' logs are independent, and a session reads about forty of them. A load that
 /// fails is kept as its error, for the table's turn to report it.
 async fn prefetch(lake: &Lake, rels: Vec<String>, pinned: Option<&Versions>) -> Prefetched {
-    let tasks: Vec<_> = rels
-        .into_iter()
-        .map(|rel| {
-            let loc = lake.location().clone();
-            let version = pinned_version(pinned, &rel);
-            tokio::spawn(async move {
-                let snap = crate::lake::delta::snapshot(&loc, &rel, version).await;
-                (rel, snap)
-            })
-        })
-        .collect();
-    let mut out = Prefetched::new();
-    for task in tasks {
-        // A task that panicked leaves its table to be loaded in its turn.
-        if let Ok((rel, snap)) = task.await {
-            out.insert(rel, snap);
-        }
-    }
-    out
+    let rels = rels.into_iter().map(|rel| {
+        let version = pinned_version(pinned, &rel);
+        (rel, version)
+    });
+    crate::lake::delta::snapshots(lake.location(), rels).await
 }
 
 /// The files of table folder `rel` at its pinned (else latest) version (from `pre`

@@ -236,6 +236,33 @@ pub async fn commit(
     Ok(true)
 }
 
+/// Several tables' files at once, each at its version (its latest when None): the
+/// Delta logs are read and replayed concurrently on the runtime's threads. A table
+/// whose load failed (or whose task panicked) is missing from the map, or holds its
+/// error: the caller loads it again, or reports the error, at its turn.
+pub async fn snapshots(
+    loc: &Location,
+    rels: impl IntoIterator<Item = (String, Option<u64>)>,
+) -> HashMap<String, Result<Snapshot>> {
+    let tasks: Vec<_> = rels
+        .into_iter()
+        .map(|(rel, version)| {
+            let loc = loc.clone();
+            tokio::spawn(async move {
+                let snap = snapshot(&loc, &rel, version).await;
+                (rel, snap)
+            })
+        })
+        .collect();
+    let mut out = HashMap::new();
+    for task in tasks {
+        if let Ok((rel, snap)) = task.await {
+            out.insert(rel, snap);
+        }
+    }
+    out
+}
+
 /// The table's files at `version` (its latest when None).
 pub async fn snapshot(loc: &Location, rel: &str, version: Option<u64>) -> Result<Snapshot> {
     // A table nobody has written to yet (and, on a disk, no folder to create for it).

@@ -377,22 +377,35 @@ impl Lake {
             .filter(|t| t.kind != crate::contract::TableKind::Master)
             .map(|t| t.name)
             .collect();
-        crate::runtime::block_on(async {
-            let mut newest = None;
-            for t in tables {
-                if let Ok(s) = delta::snapshot(&self.loc, &Lake::table_rel(t), None).await {
-                    newest = newest.max(s.files.iter().filter_map(|f| f.date).max());
-                }
-            }
-            newest
-        })
-        .ok()
-        .flatten()
+        let rels = tables.into_iter().map(|t| (Lake::table_rel(t), None));
+        crate::runtime::block_on(delta::snapshots(&self.loc, rels))
+            .ok()?
+            .into_values()
+            .filter_map(|s| s.ok())
+            .filter_map(|s| s.files.iter().filter_map(|f| f.date).max())
+            .max()
     }
 
     /// A table's files at `version` (the latest when None); `rel` is a table folder.
     pub fn snapshot(&self, rel: &str, version: Option<u64>) -> Result<Snapshot> {
         crate::runtime::block_on(delta::snapshot(&self.loc, rel, version))?
+    }
+
+    /// The latest files of several table folders, loaded at once (see
+    /// [`delta::snapshots`]): a table whose load failed is missing from the map.
+    pub fn snapshots<'a>(
+        &self,
+        rels: impl IntoIterator<Item = &'a str>,
+    ) -> HashMap<String, Snapshot> {
+        let rels: Vec<(String, Option<u64>)> =
+            rels.into_iter().map(|r| (r.to_string(), None)).collect();
+        crate::runtime::block_on(delta::snapshots(&self.loc, rels))
+            .map(|m| {
+                m.into_iter()
+                    .filter_map(|(rel, s)| s.ok().map(|s| (rel, s)))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Every committed ingest record, oldest first.

@@ -135,7 +135,14 @@ impl Txn {
         if files.len() > 1 {
             crate::fault::point("lake.commit.sync");
         }
+        let t = std::time::Instant::now();
         sync_files(&self.staging, &files)?;
+        // `syncfs` flushes the whole file system: slow when other writes are pending.
+        tracing::debug!(
+            files = files.len(),
+            seconds = t.elapsed().as_secs_f64(),
+            "staged files synced"
+        );
         let tables = data_files(&self.staging, &files)?;
         for rel in &files {
             store.upload(self.id, rel)?;
@@ -216,34 +223,67 @@ pub(super) fn roll_forward(lake: &Lake, record: &LogRecord) -> Result<()> {
             crate::fault::point("lake.roll_forward.first_move");
         }
     }
+    let t = std::time::Instant::now();
     let loc = lake.location().clone();
     let tables = record.tables.clone();
     let removed = record.removed.clone();
     let n = record.txn;
+    // Each table's commit is its own (idempotent: a table that holds this
+    // transaction's number is skipped), so they run at once: replaying each Delta
+    // log is CPU work, and on object storage each is a few round trips.
     crate::runtime::block_on(async move {
         let folders: std::collections::BTreeSet<&String> =
             tables.keys().chain(removed.keys()).collect();
-        for rel in folders {
-            let files = tables.get(rel).map_or(&[][..], Vec::as_slice);
-            let gone = removed.get(rel).map_or(&[][..], Vec::as_slice);
-            let mut table = delta::open(&loc, rel).await?;
-            let schema = table_schema(rel).ok_or_else(|| Error::Lake {
-                path: rel.into(),
-                message: "not a table of the contract".into(),
-            })?;
-            if !delta::exists(&table) {
-                table = delta::create(table, rel, &schema).await?;
+        let tasks: Vec<_> = folders
+            .into_iter()
+            .map(|rel| {
+                let rel = rel.clone();
+                let files = tables.get(&rel).cloned().unwrap_or_default();
+                let gone = removed.get(&rel).cloned().unwrap_or_default();
+                let loc = loc.clone();
+                tokio::spawn(async move { commit_table(&loc, &rel, &files, &gone, n).await })
+            })
+            .collect();
+        let mut first_error = None;
+        for task in tasks {
+            let done = task.await.map_err(|e| Error::Lake {
+                path: "_opintel".into(),
+                message: format!("a table commit failed: {e}"),
+            });
+            if let Err(e) = done.and_then(|r| r) {
+                first_error.get_or_insert(e);
             }
-            delta::commit(&mut table, rel, &schema, files, gone, n).await?;
-            crate::fault::point("lake.delta.committed");
         }
-        Ok::<_, Error>(())
+        first_error.map_or(Ok(()), Err)
     })??;
+    tracing::debug!(seconds = t.elapsed().as_secs_f64(), "delta logs committed");
     for rel in &record.retired {
         store.delete(rel)?;
     }
     store.mark_done(record.txn)?;
     store.finish_staging(record.txn)
+}
+
+/// Commit transaction `n`'s new and removed files of table folder `rel` to its Delta
+/// log, creating the table first if needed.
+async fn commit_table(
+    loc: &super::Location,
+    rel: &str,
+    files: &[DataFile],
+    gone: &[RemovedFile],
+    n: u64,
+) -> Result<()> {
+    let mut table = delta::open(loc, rel).await?;
+    let schema = table_schema(rel).ok_or_else(|| Error::Lake {
+        path: rel.into(),
+        message: "not a table of the contract".into(),
+    })?;
+    if !delta::exists(&table) {
+        table = delta::create(table, rel, &schema).await?;
+    }
+    delta::commit(&mut table, rel, &schema, files, gone, n).await?;
+    crate::fault::point("lake.delta.committed");
+    Ok(())
 }
 
 /// The file schema (without the partition column) of a lake table folder: a

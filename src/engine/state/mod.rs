@@ -148,7 +148,7 @@ pub use lines::{
     unsettled_from,
 };
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use chrono::NaiveDate;
@@ -432,9 +432,10 @@ pub struct StateChange {
 /// touch (and which exists) is left alone.
 pub fn maintain(lake: &Lake, txn: &Txn) -> Result<Vec<(&'static Kind, StateChange)>> {
     let mut out = Vec::new();
+    let snaps = Snaps::load(lake);
     for kind in KINDS {
         let started = std::time::Instant::now();
-        if let Some(change) = maintain_one(lake, txn, kind)? {
+        if let Some(change) = maintain_one(&snaps, txn, kind)? {
             let took = started.elapsed();
             out.push((kind, StateChange { took, ..change }));
         }
@@ -442,11 +443,44 @@ pub fn maintain(lake: &Lake, txn: &Txn) -> Result<Vec<(&'static Kind, StateChang
     Ok(out)
 }
 
-fn maintain_one(lake: &Lake, txn: &Txn, kind: &'static Kind) -> Result<Option<StateChange>> {
-    if kind.old_months_only {
-        return maintain_copy(lake, txn, kind);
+/// The committed snapshots of every state and source folder, loaded at once before
+/// an upkeep or a rebuild (about thirty Delta logs, each replayed once instead of once
+/// per state that reads it). The lake does not move under a transaction: its lock is
+/// held, and the transaction's own rows are staged, not committed.
+struct Snaps<'a> {
+    lake: &'a Lake,
+    loaded: HashMap<String, Snapshot>,
+}
+
+impl<'a> Snaps<'a> {
+    fn load(lake: &'a Lake) -> Self {
+        let mut rels: Vec<&str> = KINDS
+            .iter()
+            .flat_map(|k| std::iter::once(k.rel).chain(k.sources.iter().map(|(t, _)| *t)))
+            .collect();
+        rels.sort_unstable();
+        rels.dedup();
+        Snaps {
+            lake,
+            loaded: lake.snapshots(rels),
+        }
     }
-    let state = lake.snapshot(kind.rel, None)?;
+
+    /// The snapshot of `rel` (loaded again when the load ahead failed, to report why).
+    fn get(&self, rel: &str) -> Result<Snapshot> {
+        match self.loaded.get(rel) {
+            Some(s) => Ok(s.clone()),
+            None => self.lake.snapshot(rel, None),
+        }
+    }
+}
+
+fn maintain_one(snaps: &Snaps, txn: &Txn, kind: &'static Kind) -> Result<Option<StateChange>> {
+    let lake = snaps.lake;
+    if kind.old_months_only {
+        return maintain_copy(snaps, txn, kind);
+    }
+    let state = snaps.get(kind.rel)?;
     let missing = state.version.is_none();
     let mut staged_any = false;
     let mut lake_any = false;
@@ -454,7 +488,7 @@ fn maintain_one(lake: &Lake, txn: &Txn, kind: &'static Kind) -> Result<Option<St
     for (table, view) in kind.sources {
         let staged = txn.staged_under(table);
         staged_any |= !staged.is_empty();
-        let snap = lake.snapshot(table, None)?;
+        let snap = snaps.get(table)?;
         lake_any |= !snap.files.is_empty();
         sources
             .lake
@@ -522,15 +556,16 @@ pub fn copied_month(m: i32, latest: i32) -> bool {
 /// module doc): per old month, nothing when the copy holds its rows; the staged rows
 /// appended (and merged, [`to_merge`]) when it held the month's rows before this
 /// transaction; else the month written whole from the table.
-fn maintain_copy(lake: &Lake, txn: &Txn, kind: &'static Kind) -> Result<Option<StateChange>> {
+fn maintain_copy(snaps: &Snaps, txn: &Txn, kind: &'static Kind) -> Result<Option<StateChange>> {
+    let lake = snaps.lake;
     let table = kind.source();
     let view = kind.sources.first().map_or("versions", |(_, v)| *v);
-    let state = lake.snapshot(kind.rel, None)?;
+    let state = snaps.get(kind.rel)?;
     let staged = staged_files(txn, &txn.staged_under(table))?;
     if staged.is_empty() && state.version.is_some() {
         return Ok(None);
     }
-    let raw = super::lake_files(lake, table, &lake.snapshot(table, None)?)?;
+    let raw = super::lake_files(lake, table, &snaps.get(table)?)?;
     let copy = super::lake_files(lake, kind.rel, &state)?;
     let Some(latest) = raw.iter().chain(&staged).filter_map(|f| f.date).max() else {
         return Ok(None);
@@ -676,12 +711,13 @@ fn staged_files(txn: &Txn, rels: &[String]) -> Result<Vec<LakeFile>> {
 /// rebuild-state`): every current state file is removed, every month written anew.
 pub fn rebuild(lake: &Lake, txn: &Txn) -> Result<Vec<(&'static Kind, StateChange)>> {
     let mut out = Vec::new();
+    let snaps = Snaps::load(lake);
     for kind in KINDS {
         let started = std::time::Instant::now();
-        let state = lake.snapshot(kind.rel, None)?;
+        let state = snaps.get(kind.rel)?;
         let mut sources = Sources::default();
         for (table, view) in kind.sources {
-            let snap = lake.snapshot(table, None)?;
+            let snap = snaps.get(table)?;
             let mut files = super::lake_files(lake, table, &snap)?;
             if kind.old_months_only {
                 let latest = files
