@@ -163,22 +163,51 @@ since_events AS (
 ),
 -- Picks from each bin over the history: the exposure that pick shortages, mismatches
 -- and adjustments are weighed against (decayed like the evidence), and the picks since
--- the last count (the exposure of the drift signs).
+-- the last count (the exposure of the drift signs). The whole UTC months from
+-- $pick_months_from to $pick_months_to (inside the history, before the window, and
+-- summarised by the ingest: opintel sets them, an empty range when it has none) come
+-- from `pick_months`; every other shipment from the shipments. A month before the
+-- window that holds the last count holds that month's last count, so the picks after
+-- it are the month's picks_after_last_count.
 picks AS (
-    SELECT sh.warehouse_id, sh.location_id, sh.sku,
-           sum(CASE WHEN sh.shipped_at >= $window_start THEN sh.qty_shipped ELSE 0 END) AS units_picked,
-           count(*) AS picks,
-           sum(exp(-((CAST($window_end_us AS DOUBLE) - CAST(CAST(sh.shipped_at AS BIGINT) AS DOUBLE)) / 86400e6) * ln(2.0) / $half_life_days)) AS pick_exposure,
-           sum(CASE WHEN c.last_counted_at IS NULL OR sh.shipped_at > c.last_counted_at THEN 1 ELSE 0 END) AS picks_since_count
-    FROM shipments sh
-    LEFT JOIN count_evidence c
-      ON c.warehouse_id = sh.warehouse_id AND c.location_id = sh.location_id AND c.sku = sh.sku
-    WHERE sh.location_id IS NOT NULL
-      AND sh.shipped_at >= $history_start
-      AND sh.shipped_at <= $window_end
-      AND sh.event_date >= $history_partition_min
-      AND sh.event_date <= $partition_max
-    GROUP BY sh.warehouse_id, sh.location_id, sh.sku
+    SELECT warehouse_id, location_id, sku,
+           sum(units_picked) AS units_picked,
+           sum(picks) AS picks,
+           sum(pick_exposure) AS pick_exposure,
+           sum(picks_since_count) AS picks_since_count
+    FROM (
+        SELECT sh.warehouse_id, sh.location_id, sh.sku,
+               CASE WHEN sh.shipped_at >= $window_start THEN sh.qty_shipped ELSE 0 END AS units_picked,
+               1 AS picks,
+               exp(-((CAST($window_end_us AS DOUBLE) - CAST(CAST(sh.shipped_at AS BIGINT) AS DOUBLE)) / 86400e6) * ln(2.0) / $half_life_days) AS pick_exposure,
+               CASE WHEN c.last_counted_at IS NULL OR sh.shipped_at > c.last_counted_at THEN 1 ELSE 0 END AS picks_since_count
+        FROM shipments sh
+        LEFT JOIN count_evidence c
+          ON c.warehouse_id = sh.warehouse_id AND c.location_id = sh.location_id AND c.sku = sh.sku
+        WHERE sh.location_id IS NOT NULL
+          AND sh.shipped_at >= $history_start
+          AND sh.shipped_at <= $window_end
+          AND sh.event_date >= $history_partition_min
+          AND sh.event_date <= $partition_max
+          AND (sh.shipped_at < $pick_months_from OR sh.shipped_at >= $pick_months_to)
+          AND (sh.event_date < CAST($pick_months_from AS DATE) OR sh.event_date >= CAST($pick_months_to AS DATE))
+        UNION ALL
+        SELECT m.warehouse_id, m.location_id, m.sku,
+               0 AS units_picked,
+               m.picks,
+               exp(-((CAST($window_end_us AS DOUBLE) - CAST(CAST(m.month_end AS BIGINT) AS DOUBLE)) / 86400e6) * ln(2.0) / $half_life_days) * m.exposure_at_month_end AS pick_exposure,
+               CASE WHEN c.last_counted_at IS NULL OR c.last_counted_at < m.month_start THEN m.picks
+                    WHEN c.last_counted_at >= m.month_end THEN 0
+                    ELSE m.picks_after_last_count
+               END AS picks_since_count
+        FROM pick_months m
+        LEFT JOIN count_evidence c
+          ON c.warehouse_id = m.warehouse_id AND c.location_id = m.location_id AND c.sku = m.sku
+        WHERE $pick_months_from < $pick_months_to
+          AND m.month_start >= $pick_months_from
+          AND m.month_start < $pick_months_to
+    ) all_picks
+    GROUP BY warehouse_id, location_id, sku
 ),
 -- Every SKU-location with counts, unexplained adjustments or picks, with that evidence.
 -- A full join rather than a UNION plus joins back: DataFusion inlines CTEs, so each

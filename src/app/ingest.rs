@@ -89,7 +89,9 @@ pub fn ingest(
     );
     // The state tables move with the rows this transaction adds, in its commit.
     let kept = Instant::now();
-    for (kind, change) in crate::engine::state::maintain(lake, &txn)? {
+    for (kind, change) in
+        crate::engine::state::maintain(lake, &txn, crate::kpi::priority_half_life(&config.params))?
+    {
         tracing::info!(
             state = kind.rel,
             rebuilt = change.rebuilt,

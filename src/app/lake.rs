@@ -45,6 +45,7 @@ fn table_folders() -> Vec<String> {
 /// Recompute every state table from the event tables, in one lake transaction.
 pub fn rebuild_state(
     config: &LakeConfig,
+    half_life: f64,
     wait: Option<Duration>,
 ) -> Result<
     Vec<(
@@ -55,7 +56,7 @@ pub fn rebuild_state(
     let lock = LakeLock::acquire(config, wait)?;
     let lake = Lake::open_for_write(config, &lock)?;
     let txn = lake.begin()?;
-    let change = crate::engine::state::rebuild(&lake, &txn)?;
+    let change = crate::engine::state::rebuild(&lake, &txn, half_life)?;
     txn.commit()?;
     Ok(change)
 }
@@ -125,7 +126,12 @@ pub struct Migrated {
 
 /// Replay the ingests of the plain-Parquet lake at `old` into the Delta lake `new`
 /// (which must hold no ingest yet), then compare each table's rows.
-pub fn migrate(old: &Path, new: &LakeConfig, wait: Option<Duration>) -> Result<Vec<Migrated>> {
+pub fn migrate(
+    old: &Path,
+    new: &LakeConfig,
+    half_life: f64,
+    wait: Option<Duration>,
+) -> Result<Vec<Migrated>> {
     let log_dir = old.join("_opintel/log");
     if !log_dir.is_dir() {
         return Err(Error::input(
@@ -194,7 +200,7 @@ pub fn migrate(old: &Path, new: &LakeConfig, wait: Option<Duration>) -> Result<V
         txn.commit()?;
     }
     let txn = lake.begin()?;
-    crate::engine::state::rebuild(&lake, &txn)?;
+    crate::engine::state::rebuild(&lake, &txn, half_life)?;
     txn.commit()?;
     let mut out = Vec::new();
     for rel in table_folders()

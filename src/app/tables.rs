@@ -112,6 +112,16 @@ pub fn listing(config: &Config, report: Option<&Path>) -> Result<String> {
     );
     let _ = writeln!(
         out,
+        "pick_months_kept — per SKU-location and old UTC month (one the shipments hold data \
+         31 days past), kept by every ingest (pick_months reads it): the pick_months \
+         columns, half_life_days (the configured count-priority half-life the exposure was \
+         summed with), shipment_rows and count_rows (the rows shipments and cycle_counts \
+         held in the month when it was written; a session reads a month only while they \
+         still do and the run's half-life is the same); partitioned by the month. Rebuilt \
+         by `opintel lake rebuild-state` too.\n"
+    );
+    let _ = writeln!(
+        out,
         "items_state_kept, locations_state_kept, suppliers_state_kept — every version of the \
          master table, kept by every ingest: the table's own columns and version_date (its \
          event_date there), partitioned by the month of version_date. A session reads the \

@@ -387,7 +387,9 @@ fn session(
             std::num::NonZeroUsize::new(5).unwrap_or(std::num::NonZeroUsize::MIN),
         )))
         .build_arc()?;
-    let config = config.with_extension(Arc::new(memo::Kept::default()));
+    let config = config
+        .with_extension(Arc::new(memo::Kept::default()))
+        .with_extension(Arc::new(PickCoverage::default()));
     Ok((config, runtime))
 }
 
@@ -422,12 +424,15 @@ pub async fn register_lake(
     let mut versions = Versions::new();
     let mut source_rows = std::collections::HashMap::new();
     let mut raw_files = std::collections::HashMap::new();
+    let mut month_rows = std::collections::HashMap::new();
     let rels = TABLES
         .iter()
         .map(|t| Lake::table_rel(t.name))
         .chain(
             state::KINDS
                 .iter()
+                .copied()
+                .chain(std::iter::once(&state::picks::PICKS))
                 .filter(|k| reads_state(pinned, k.rel))
                 .map(|k| k.rel.to_string()),
         )
@@ -438,6 +443,7 @@ pub async fn register_lake(
         let rel = Lake::table_rel(t.name);
         let files = files_of(lake, &rel, pinned, &mut versions, &mut pre).await?;
         source_rows.insert(t.name, state::rows_of(&files));
+        month_rows.insert(t.name, state::rows_by_month(&files));
         raw_files.insert(t.name, files.clone());
         let provider = Arc::new(lake_table::LakeTable::new(
             t.lake_schema(),
@@ -480,6 +486,16 @@ pub async fn register_lake(
             )?;
         }
     }
+    register_pick_months(
+        ctx,
+        lake,
+        &object_store_url,
+        pinned,
+        &mut versions,
+        &mut pre,
+        &month_rows,
+    )
+    .await?;
     if !cluster {
         for t in TABLES.iter().filter(|t| t.kind == TableKind::Master) {
             load_master(ctx, t).await?;
@@ -878,13 +894,148 @@ async fn register_shared(
     Ok(())
 }
 
-/// The views `bind_views` registers beside the `<table>_current` ones: (name, SQL with
-/// its header).
-pub fn shared_views() -> [(&'static str, &'static str); 3] {
+/// The views `bind_views` registers beside the `<table>_current` ones, and
+/// `pick_months`: (name, SQL with its header).
+pub fn shared_views() -> [(&'static str, &'static str); 4] {
     [
         (ORDER_LINE_FULFILMENT, ORDER_LINE_FULFILMENT_SQL),
         (EXCEPTION_STATE, EXCEPTION_STATE_SQL),
         (RETURN_STATE, RETURN_STATE_SQL),
+        (PICK_MONTHS, PICK_MONTHS_SQL),
+    ]
+}
+
+/// Picks per SKU-location and old UTC month, as the ingest keeps them (what the count
+/// priority reads its whole months from; see `state::picks`).
+pub const PICK_MONTHS: &str = "pick_months";
+const PICK_MONTHS_SQL: &str = include_str!("../../queries/views/pick_months.sql");
+
+/// What a session's `pick_months` serves: the months (first days) it holds as the
+/// tables are now, with the half-life they were summed with (see
+/// `state::picks::usable`), and the months `shipments` has rows in (one without any
+/// needs nothing). A session config extension, set when the lake is registered.
+#[derive(Debug, Default)]
+pub struct PickCoverage(
+    std::sync::Mutex<(
+        std::collections::BTreeMap<i32, f64>,
+        std::collections::BTreeSet<i32>,
+    )>,
+);
+
+/// Register `pick_months_kept` (the state, when the lake has it and the session reads
+/// it), the `pick_months` view over it (empty without it), and the months it serves.
+async fn register_pick_months(
+    ctx: &SessionContext,
+    lake: &Lake,
+    store: &datafusion::execution::object_store::ObjectStoreUrl,
+    pinned: Option<&Versions>,
+    versions: &mut Versions,
+    pre: &mut Prefetched,
+    month_rows: &std::collections::HashMap<&str, std::collections::BTreeMap<i32, Option<u64>>>,
+) -> Result<()> {
+    let kind = &state::picks::PICKS;
+    let mut warnings = Vec::new();
+    let files = kept_files(lake, kind, pinned, versions, pre, None, &mut warnings).await?;
+    let mut usable = std::collections::BTreeMap::new();
+    ctx.deregister_table(PICK_MONTHS)?;
+    match files {
+        Some(files) => {
+            ctx.register_table(
+                kind.table,
+                Arc::new(lake_table::LakeTable::new(
+                    kind.schema(),
+                    store.clone(),
+                    files,
+                )),
+            )?;
+            let held = state::picks::held(ctx, kind.table).await?;
+            let none = std::collections::BTreeMap::new();
+            let rows = |t: &str| month_rows.get(t).unwrap_or(&none);
+            usable = state::picks::usable(&held, rows("shipments"), rows("cycle_counts"));
+            ctx.register_table(PICK_MONTHS, ctx.sql(PICK_MONTHS_SQL).await?.into_view())?;
+        }
+        None => {
+            let schema = kind.schema();
+            let columns: Vec<usize> = (0..schema.fields().len() - 3).collect();
+            let schema = Arc::new(schema.project(&columns)?);
+            ctx.register_table(
+                PICK_MONTHS,
+                Arc::new(MemTable::try_new(schema, vec![vec![]])?),
+            )?;
+        }
+    }
+    tracing::debug!(
+        months = ?usable.keys().map(|&m| date_of_days(m).to_string()).collect::<Vec<_>>(),
+        "pick months the session serves from the kept state"
+    );
+    let shipped: std::collections::BTreeSet<i32> = month_rows
+        .get("shipments")
+        .map(|m| {
+            m.iter()
+                .filter(|(_, r)| **r != Some(0))
+                .map(|(m, _)| *m)
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(c) = ctx.state().config().get_extension::<PickCoverage>() {
+        *c.0.lock().unwrap_or_else(|e| e.into_inner()) = (usable, shipped);
+    }
+    Ok(())
+}
+
+/// Parameter values to bind over `params`' own for a query: `$pick_months_from` and
+/// `$pick_months_to`, the longest run of whole months in the query's range
+/// ([`Params::pick_months_range`]) that the session's `pick_months` serves with the
+/// run's half-life (or that have no shipments); every other month is read from the
+/// shipments.
+pub fn pick_months_values(
+    ctx: &SessionContext,
+    params: &Params,
+) -> Vec<(&'static str, datafusion::common::ScalarValue)> {
+    let (from, to) = params.pick_months_range();
+    let half_life = params.extra.get("half_life_days").copied();
+    let (served, shipped) = ctx
+        .state()
+        .config()
+        .get_extension::<PickCoverage>()
+        .map(|c| c.0.lock().unwrap_or_else(|e| e.into_inner()).clone())
+        .unwrap_or_default();
+    let day = |us: i64| us.div_euclid(86_400_000_000) as i32;
+    let start_of = |m: i32| {
+        date_of_days(m)
+            .and_time(chrono::NaiveTime::MIN)
+            .and_utc()
+            .timestamp_micros()
+    };
+    let next = |m: i32| {
+        date_of_days(m)
+            .checked_add_months(chrono::Months::new(1))
+            .map_or(i32::MAX, days)
+    };
+    let ok = |m: i32| {
+        half_life.is_some() && (served.get(&m).copied() == half_life || !shipped.contains(&m))
+    };
+    // The longest run of servable months: [best.0, best.1) in days.
+    let (mut best, mut run) = ((day(from), day(from)), None::<i32>);
+    let mut m = day(from);
+    while m < day(to) {
+        let n = next(m);
+        if ok(m) {
+            let s = *run.get_or_insert(m);
+            if n - s > best.1 - best.0 {
+                best = (s, n);
+            }
+        } else {
+            run = None;
+        }
+        m = n;
+    }
+    let ts = |us: i64| {
+        datafusion::common::ScalarValue::TimestampMicrosecond(Some(us), Some("UTC".into()))
+    };
+    vec![
+        ("pick_months_from", ts(start_of(best.0))),
+        ("pick_months_to", ts(start_of(best.1))),
     ]
 }
 

@@ -14,6 +14,7 @@
 //! | `$history_days` | bigint | days of history the count priority reads (config `history_days`, default 365) |
 //! | `$history_start` | timestamp (UTC) | start of D − history_days + 1: how far back the count priority looks |
 //! | `$history_partition_min` | date | the UTC date of `$history_start`, for partition pruning |
+//! | `$pick_months_from`, `$pick_months_to` | timestamp (UTC) | the whole UTC months the count priority reads from `pick_months` (`pick_months_from` ≤ month start < `pick_months_to`): inside the history, before the window, and kept by the ingest with the run's half-life; equal (none) otherwise |
 //! | `$count_tolerance` | double | units a count may be off and still be accurate |
 //! | `$sla_critical_hours` … `$sla_low_hours` | double | exception SLA by severity |
 //!
@@ -22,7 +23,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use chrono::{Duration, NaiveDate, NaiveTime, TimeZone};
+use chrono::{Datelike, Duration, NaiveDate, NaiveTime, TimeZone};
 use chrono_tz::Tz;
 use datafusion::arrow::array::{Array, Date32Array, TimestampMicrosecondArray};
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
@@ -107,6 +108,27 @@ impl Params {
         self.local_midnight(self.as_of - Duration::days(i64::from(self.history_days) - 1))
     }
 
+    /// The whole UTC months the count priority may read from `pick_months` (µs, UTC):
+    /// those starting at or after the history's start and ending at or before the
+    /// window's start. `from == to` when there are none.
+    pub fn pick_months_range(&self) -> (i64, i64) {
+        let month_start = |us: i64| -> NaiveDate {
+            let d = chrono::DateTime::from_timestamp_micros(us).map_or(EPOCH, |t| t.date_naive());
+            d.with_day(1).unwrap_or(d)
+        };
+        let midnight = |d: NaiveDate| d.and_time(NaiveTime::MIN).and_utc().timestamp_micros();
+        let start = self.history_start_us();
+        let mut from = month_start(start);
+        if midnight(from) < start {
+            from = from
+                .checked_add_months(chrono::Months::new(1))
+                .unwrap_or(from);
+        }
+        let to = month_start(self.window_start_us());
+        let (from, to) = (midnight(from), midnight(to));
+        (from, to.max(from))
+    }
+
     /// end(D): the last microsecond of the as-of date (µs, UTC).
     pub fn window_end_us(&self) -> i64 {
         self.local_midnight(self.as_of + Duration::days(1)) - 1
@@ -148,6 +170,10 @@ impl Params {
                 "history_partition_min",
                 date(utc_date(self.history_start_us())),
             ),
+            // An empty range unless the session serves the months (a KPI query's
+            // values: `engine::pick_months_values`): then every shipment is read.
+            ("pick_months_from", ts(self.pick_months_range().0)),
+            ("pick_months_to", ts(self.pick_months_range().0)),
             ("count_tolerance", f(self.count_tolerance)),
             ("sla_critical_hours", f(self.sla.critical)),
             ("sla_high_hours", f(self.sla.high)),

@@ -39,6 +39,26 @@ pub fn builtin_checks() -> &'static [(&'static str, &'static str)] {
     builtin::BUILTIN_CHECKS
 }
 
+/// The count priority's half-life (days) a run uses unless its own query file says
+/// otherwise: `[params] half_life_days`, else the built-in query's default. The ingest
+/// keeps the pick months with it (`engine::state::picks`).
+pub fn priority_half_life(params: &std::collections::BTreeMap<String, f64>) -> f64 {
+    const NAME: &str = "half_life_days";
+    params.get(NAME).copied().unwrap_or_else(|| {
+        BUILTIN_QUERIES
+            .iter()
+            .find(|(name, _)| *name == "count_priority")
+            .and_then(|(_, sql)| {
+                parse_header(sql)
+                    .params
+                    .into_iter()
+                    .find(|(p, _)| p == NAME)
+                    .map(|(_, v)| v)
+            })
+            .unwrap_or(60.0)
+    })
+}
+
 /// Where a query came from.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -378,7 +398,10 @@ pub async fn run_sql(
         .sql_with_options(sql, crate::engine::read_only())
         .await
         .map_err(err)?;
-    let df = df.with_param_values(params.values()).map_err(err)?;
+    let more = crate::engine::pick_months_values(ctx, params);
+    let df = df
+        .with_param_values(params.values_with(more))
+        .map_err(err)?;
     let shared = crate::engine::materialize::requested(sql);
     let df = if shared.is_empty() {
         df

@@ -110,6 +110,11 @@ pub const ITEM_STATE: &str = "_state/items";
 pub const LOCATION_STATE: &str = "_state/locations";
 pub const SUPPLIER_STATE: &str = "_state/suppliers";
 
+/// Folder of the pick months: per SKU-location and old UTC month, its picks, their
+/// exposure at the month's end and the picks after its last count in the month (what
+/// the count priority reads a year of), with the table rows they summarise.
+pub const PICK_STATE: &str = "_state/pick_months";
+
 /// Folders of the month copies: every row of an event or snapshot table as it is, in
 /// a few files per month of its `event_date` instead of one or more per day, kept in
 /// step with it by every ingest (see `engine::state`).
@@ -124,8 +129,9 @@ pub const MONTH_COPIES: [&str; 7] = [
 ];
 
 /// The folders of the derived state tables.
-pub const STATE_FOLDERS: [&str; 13] = [
+pub const STATE_FOLDERS: [&str; 14] = [
     ORDER_LINE_STATE,
+    PICK_STATE,
     EXCEPTION_STATE,
     RETURN_STATE,
     ITEM_STATE,
@@ -151,8 +157,34 @@ pub fn state_schema(rel: &str) -> Option<datafusion::arrow::datatypes::SchemaRef
             copy_state_schema(rel.trim_start_matches("_state/"))
         }
         _ if MONTH_COPIES.contains(&rel) => copy_state_schema(rel.trim_start_matches("_state/")),
+        PICK_STATE => Some(pick_state_schema()),
         _ => None,
     }
+}
+
+/// The pick months' file columns: one row per SKU-location with picks in an old UTC
+/// month (the partition column is the month's first day): the month's bounds, its
+/// picks, Σ exp(−(month_end − shipped_at) in days × ln 2 / half_life_days) over them,
+/// the SKU-location's last cycle count in the month and the picks after it (all of
+/// them without one); the half-life used, and the rows `shipments` and `cycle_counts`
+/// held in the month when it was written (a reader checks them against the tables').
+pub fn pick_state_schema() -> datafusion::arrow::datatypes::SchemaRef {
+    use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    let ts = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    std::sync::Arc::new(Schema::new(vec![
+        Field::new("warehouse_id", DataType::Utf8, true),
+        Field::new("location_id", DataType::Utf8, true),
+        Field::new("sku", DataType::Utf8, true),
+        Field::new("month_start", ts.clone(), true),
+        Field::new("month_end", ts.clone(), true),
+        Field::new("picks", DataType::Int64, true),
+        Field::new("exposure_at_month_end", DataType::Float64, true),
+        Field::new("last_counted_at", ts, true),
+        Field::new("picks_after_last_count", DataType::Int64, true),
+        Field::new("half_life_days", DataType::Float64, true),
+        Field::new("shipment_rows", DataType::Int64, true),
+        Field::new("count_rows", DataType::Int64, true),
+    ]))
 }
 
 /// The file columns of a master state or a month copy: the table's own (its fields,

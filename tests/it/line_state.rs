@@ -901,7 +901,17 @@ fn late_october(n: i64) -> Vec<(String, String)> {
             "late{n}-{k},SHL{n},O0-{k},1,SKU-1,WH1,L1,1,2026-10-20T1{k}:00:00Z,UPS"
         );
     }
-    vec![(format!("shipments-late-{n}.csv"), text)]
+    let mut files = vec![(format!("shipments-late-{n}.csv"), text)];
+    // And one late October count of that bin, between its late shipments.
+    if n == 42 {
+        files.push((
+            "cycle_counts-late.csv".to_string(),
+            "event_id,count_id,warehouse_id,location_id,sku,system_qty,counted_qty,counted_at\n\
+             late-count,C1,WH1,L1,SKU-1,5,3,2026-10-20T11:30:00Z\n"
+                .to_string(),
+        ));
+    }
+    files
 }
 
 #[test]
@@ -944,6 +954,61 @@ fn the_month_copies_kept_by_nightly_ingests_equal_the_tables() {
     );
     assert!(kept.starts_with("event_id,"), "{kept}");
 
+    // 1b. The pick months: October is summarised (old), November is not; each
+    //     SKU-location's picks and the picks after its last October count are those of
+    //     the shipments themselves; kept (through the late nights) == rebuilt.
+    let at = "2026-12-04";
+    let october_slots = "SELECT warehouse_id, location_id, sku, count(*) AS n FROM shipments \
+         WHERE location_id IS NOT NULL AND shipped_at >= '2026-10-01T00:00:00Z' \
+         AND shipped_at < '2026-11-01T00:00:00Z' GROUP BY 1, 2, 3";
+    assert_eq!(
+        sql(
+            dir,
+            "lake",
+            at,
+            &["SELECT CAST(month_start AS DATE) AS m, count(*) AS slots, \
+             sum(picks) AS picks FROM pick_months GROUP BY 1 ORDER BY 1"]
+        ),
+        sql(
+            dir,
+            "lake",
+            at,
+            &[&format!(
+                "SELECT DATE '2026-10-01' AS m, count(*) AS slots, \
+             sum(n) AS picks FROM ({october_slots}) s"
+            )]
+        ),
+    );
+    assert_eq!(
+        sql(
+            dir,
+            "lake",
+            at,
+            &[
+                "SELECT picks_after_last_count AS n, last_counted_at FROM pick_months \
+             WHERE warehouse_id = 'WH1' AND location_id = 'L1' AND sku = 'SKU-1'"
+            ]
+        ),
+        sql(
+            dir,
+            "lake",
+            at,
+            &[
+                "SELECT count(*) AS n, max(c) AS last_counted_at FROM shipments, \
+             (SELECT max(counted_at) AS c FROM cycle_counts) k \
+             WHERE warehouse_id = 'WH1' AND location_id = 'L1' AND sku = 'SKU-1' \
+             AND shipped_at > c AND shipped_at < '2026-11-01T00:00:00Z'"
+            ]
+        ),
+    );
+    let picks = "SELECT warehouse_id, location_id, sku, month_start, month_end, picks, \
+                 round(exposure_at_month_end, 9) AS exposure, last_counted_at, \
+                 picks_after_last_count, half_life_days, shipment_rows, count_rows \
+                 FROM pick_months_kept ORDER BY warehouse_id, location_id, sku, month_start";
+    let kept_picks = sql(dir, "lake", at, &[picks]);
+    assert!(kept_picks.lines().count() > 2, "{kept_picks}");
+    assert_eq!(kept_picks, sql(dir, "rebuilt", at, &[picks]));
+
     // 2. Read through the copy == read from the table alone, at old and new dates.
     copy_dir(&dir.join("lake"), &dir.join("raw"));
     std::fs::remove_dir_all(dir.join("raw/_state")).expect("drop the state");
@@ -961,6 +1026,36 @@ fn the_month_copies_kept_by_nightly_ingests_equal_the_tables() {
     }
     let file = root().join("queries/count_priority.sql");
     let args = ["--file", file.to_str().expect("path")];
+    // The lake's run reads October from the pick months (the raw copy has none).
+    let served = opintel_env_ok(
+        dir,
+        &["sql", "--lake", "lake", "--as-of", "2026-12-04", "SELECT 1"],
+        &[("OPINTEL_LOG", "opintel=debug".to_string())],
+    );
+    let log = String::from_utf8_lossy(&served.stderr);
+    assert!(
+        log.lines().any(|l| l.contains("pick months the session serves")
+            && l.contains("[\"2026-10-01\"]")),
+        "{log}"
+    );
+    let plan = opintel_ok(
+        dir,
+        &[
+            "sql",
+            "--lake",
+            "lake",
+            "--as-of",
+            "2026-12-04",
+            "--explain",
+            args[0],
+            args[1],
+        ],
+    );
+    assert!(
+        String::from_utf8_lossy(&plan.stdout).contains("pick_months/event_date=2026-10-01"),
+        "the priority did not read October's pick months:\n{}",
+        String::from_utf8_lossy(&plan.stdout)
+    );
     assert_eq!(
         sorted(&sql(dir, "lake", "2026-12-04", &args)),
         sorted(&sql(dir, "raw", "2026-12-04", &args))

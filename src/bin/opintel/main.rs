@@ -189,8 +189,11 @@ fn dispatch(cli: &Cli) -> Result<u8> {
         }
         Command::Lake(LakeCommand::RebuildState(a)) => {
             let config = resolve::config(cli, &a.lake, None)?;
-            let done =
-                app::lake::rebuild_state(&config.lake, a.wait.map(std::time::Duration::from_secs))?;
+            let done = app::lake::rebuild_state(
+                &config.lake,
+                opintel::kpi::priority_half_life(&config.params),
+                a.wait.map(std::time::Duration::from_secs),
+            )?;
             print::state_rebuilt(&done);
             Ok(exit::OK)
         }
@@ -204,7 +207,12 @@ fn dispatch(cli: &Cli) -> Result<u8> {
                 None,
             )?;
             config.lake.root = a.new.clone();
-            let done = app::lake::migrate(&a.old, &config.lake, None)?;
+            let done = app::lake::migrate(
+                &a.old,
+                &config.lake,
+                opintel::kpi::priority_half_life(&config.params),
+                None,
+            )?;
             print::migrated(&done, &a.new);
             Ok(exit::OK)
         }

@@ -2,7 +2,8 @@
 //! entity by every ingest so a nightly run reads the night's changes, not the lake's
 //! history, and every other table in a few files a month. Thirteen tables, one generic
 //! upkeep ([`Kind`]): the order-line state (below), the exception and return states,
-//! the master states and the month copies (at the end).
+//! the master states and the month copies (at the end); and a fourteenth, the count
+//! priority's pick months, with an upkeep of its own ([`picks`]).
 //!
 //! # What the order-line state holds
 //!
@@ -139,6 +140,7 @@
 mod bucket;
 mod events;
 mod lines;
+pub mod picks;
 
 pub use events::{
     EXCEPTION_STATE_TABLE, RETURN_STATE_TABLE, exception_state_sql, return_state_sql,
@@ -430,7 +432,11 @@ pub struct StateChange {
 /// Keep every state table in step with the rows `txn` adds (see the module doc).
 /// Returns what changed, per kind; a kind whose sources the transaction does not
 /// touch (and which exists) is left alone.
-pub fn maintain(lake: &Lake, txn: &Txn) -> Result<Vec<(&'static Kind, StateChange)>> {
+pub fn maintain(
+    lake: &Lake,
+    txn: &Txn,
+    half_life: f64,
+) -> Result<Vec<(&'static Kind, StateChange)>> {
     let mut out = Vec::new();
     let snaps = Snaps::load(lake);
     for kind in KINDS {
@@ -439,6 +445,11 @@ pub fn maintain(lake: &Lake, txn: &Txn) -> Result<Vec<(&'static Kind, StateChang
             let took = started.elapsed();
             out.push((kind, StateChange { took, ..change }));
         }
+    }
+    let started = std::time::Instant::now();
+    if let Some(change) = picks::maintain(&snaps, txn, half_life, false)? {
+        let took = started.elapsed();
+        out.push((&picks::PICKS, StateChange { took, ..change }));
     }
     Ok(out)
 }
@@ -456,6 +467,8 @@ impl<'a> Snaps<'a> {
     fn load(lake: &'a Lake) -> Self {
         let mut rels: Vec<&str> = KINDS
             .iter()
+            .copied()
+            .chain(std::iter::once(&picks::PICKS))
             .flat_map(|k| std::iter::once(k.rel).chain(k.sources.iter().map(|(t, _)| *t)))
             .collect();
         rels.sort_unstable();
@@ -709,7 +722,11 @@ fn staged_files(txn: &Txn, rels: &[String]) -> Result<Vec<LakeFile>> {
 
 /// Recompute every state table from the event tables in `txn` (`opintel lake
 /// rebuild-state`): every current state file is removed, every month written anew.
-pub fn rebuild(lake: &Lake, txn: &Txn) -> Result<Vec<(&'static Kind, StateChange)>> {
+pub fn rebuild(
+    lake: &Lake,
+    txn: &Txn,
+    half_life: f64,
+) -> Result<Vec<(&'static Kind, StateChange)>> {
     let mut out = Vec::new();
     let snaps = Snaps::load(lake);
     for kind in KINDS {
@@ -749,6 +766,14 @@ pub fn rebuild(lake: &Lake, txn: &Txn) -> Result<Vec<(&'static Kind, StateChange
         })?;
         let took = started.elapsed();
         out.push((kind, StateChange { took, ..change }));
+    }
+    let started = std::time::Instant::now();
+    for f in &snaps.get(picks::PICKS.rel)?.files {
+        txn.remove_from_table(picks::PICKS.rel, removed(f));
+    }
+    if let Some(change) = picks::maintain(&snaps, txn, half_life, true)? {
+        let took = started.elapsed();
+        out.push((&picks::PICKS, StateChange { took, ..change }));
     }
     Ok(out)
 }
@@ -1300,7 +1325,7 @@ mod tests {
     #[test]
     fn every_kind_has_a_schema_a_folder_and_a_name_of_its_own() {
         let mut seen = BTreeSet::new();
-        for kind in KINDS {
+        for kind in KINDS.iter().copied().chain(std::iter::once(&picks::PICKS)) {
             assert!(
                 crate::lake::state_schema(kind.rel).is_some(),
                 "{}",
