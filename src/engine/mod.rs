@@ -936,33 +936,19 @@ async fn register_pick_months(
     let kind = &state::picks::PICKS;
     let mut warnings = Vec::new();
     let files = kept_files(lake, kind, pinned, versions, pre, None, &mut warnings).await?;
-    let mut usable = std::collections::BTreeMap::new();
+    // Without the state (or when the session does not read it) the view is empty.
+    let held = files.is_some();
+    let table = lake_table::LakeTable::new(kind.schema(), store.clone(), files.unwrap_or_default());
+    ctx.deregister_table(kind.table)?;
+    ctx.register_table(kind.table, Arc::new(table))?;
     ctx.deregister_table(PICK_MONTHS)?;
-    match files {
-        Some(files) => {
-            ctx.register_table(
-                kind.table,
-                Arc::new(lake_table::LakeTable::new(
-                    kind.schema(),
-                    store.clone(),
-                    files,
-                )),
-            )?;
-            let held = state::picks::held(ctx, kind.table).await?;
-            let none = std::collections::BTreeMap::new();
-            let rows = |t: &str| month_rows.get(t).unwrap_or(&none);
-            usable = state::picks::usable(&held, rows("shipments"), rows("cycle_counts"));
-            ctx.register_table(PICK_MONTHS, ctx.sql(PICK_MONTHS_SQL).await?.into_view())?;
-        }
-        None => {
-            let schema = kind.schema();
-            let columns: Vec<usize> = (0..schema.fields().len() - 3).collect();
-            let schema = Arc::new(schema.project(&columns)?);
-            ctx.register_table(
-                PICK_MONTHS,
-                Arc::new(MemTable::try_new(schema, vec![vec![]])?),
-            )?;
-        }
+    ctx.register_table(PICK_MONTHS, ctx.sql(PICK_MONTHS_SQL).await?.into_view())?;
+    let mut usable = std::collections::BTreeMap::new();
+    if held {
+        let none = std::collections::BTreeMap::new();
+        let rows = |t: &str| month_rows.get(t).unwrap_or(&none);
+        let held = state::picks::held(ctx, kind.table).await?;
+        usable = state::picks::usable(&held, rows("shipments"), rows("cycle_counts"));
     }
     tracing::debug!(
         months = ?usable.keys().map(|&m| date_of_days(m).to_string()).collect::<Vec<_>>(),
@@ -1007,11 +993,7 @@ pub fn pick_months_values(
             .and_utc()
             .timestamp_micros()
     };
-    let next = |m: i32| {
-        date_of_days(m)
-            .checked_add_months(chrono::Months::new(1))
-            .map_or(i32::MAX, days)
-    };
+    let next = state::next_month;
     let ok = |m: i32| {
         half_life.is_some() && (served.get(&m).copied() == half_life || !shipped.contains(&m))
     };

@@ -446,11 +446,7 @@ pub fn maintain(
             out.push((kind, StateChange { took, ..change }));
         }
     }
-    let started = std::time::Instant::now();
-    if let Some(change) = picks::maintain(&snaps, txn, half_life, false)? {
-        let took = started.elapsed();
-        out.push((&picks::PICKS, StateChange { took, ..change }));
-    }
+    out.extend(picks::maintain(&snaps, txn, half_life, false)?.map(|c| (&picks::PICKS, c)));
     Ok(out)
 }
 
@@ -767,14 +763,7 @@ pub fn rebuild(
         let took = started.elapsed();
         out.push((kind, StateChange { took, ..change }));
     }
-    let started = std::time::Instant::now();
-    for f in &snaps.get(picks::PICKS.rel)?.files {
-        txn.remove_from_table(picks::PICKS.rel, removed(f));
-    }
-    if let Some(change) = picks::maintain(&snaps, txn, half_life, true)? {
-        let took = started.elapsed();
-        out.push((&picks::PICKS, StateChange { took, ..change }));
-    }
+    out.extend(picks::maintain(&snaps, txn, half_life, true)?.map(|c| (&picks::PICKS, c)));
     Ok(out)
 }
 
@@ -1086,7 +1075,7 @@ pub fn month_of(d: i32) -> i32 {
 }
 
 /// The first day of the month after day `d`'s.
-fn next_month(d: i32) -> i32 {
+pub fn next_month(d: i32) -> i32 {
     month_of(month_of(d) + 31)
 }
 

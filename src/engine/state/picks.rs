@@ -132,15 +132,22 @@ pub fn usable(
 }
 
 /// Keep the pick months in step with the rows `txn` adds (see the module doc), with
-/// half-life `half_life`; every old month again when `whole` (a rebuild).
+/// half-life `half_life`; when `whole` (a rebuild), every file removed and every old
+/// month written again.
 pub(super) fn maintain(
     snaps: &Snaps,
     txn: &Txn,
     half_life: f64,
     whole: bool,
 ) -> Result<Option<StateChange>> {
+    let started = std::time::Instant::now();
     let lake = snaps.lake;
     let state = snaps.get(PICK_STATE)?;
+    if whole {
+        for f in &state.files {
+            txn.remove_from_table(PICK_STATE, removed(f));
+        }
+    }
     let files = |table: &str| -> Result<(Vec<LakeFile>, Vec<LakeFile>)> {
         let raw = super::super::lake_files(lake, table, &snaps.get(table)?)?;
         let staged = staged_files(txn, &txn.staged_under(table))?;
@@ -253,7 +260,6 @@ pub(super) fn maintain(
             ..StateChange::default()
         })
     })?;
-    // (A rebuild has removed every file already.)
     if !whole {
         for f in state.files.iter().filter(|f| {
             f.date
@@ -262,7 +268,8 @@ pub(super) fn maintain(
             txn.remove_from_table(PICK_STATE, removed(f));
         }
     }
-    Ok(Some(change))
+    let took = started.elapsed();
+    Ok(Some(StateChange { took, ..change }))
 }
 
 /// The state rows of month `m` (days since the epoch of its first day) from the
