@@ -40,50 +40,11 @@
 --   target: 48
 --   warn: 72
 --   feed: shipments
--- One row per line ordered in the window with demand > 0, from the per-line view: units
--- shipped by end(D), its last shipment, and its smallest and largest shipment_id (more
--- than one shipment over an order exactly when the smallest and largest over its lines
--- differ).
-WITH per_line AS (
-    SELECT order_id,
-           channel,
-           warehouse_id,
-           ordered_at,
-           demand,
-           units_shipped AS shipped,
-           last_shipped_at,
-           first_shipment_id,
-           last_shipment_id
-    FROM order_line_fulfilment
-    WHERE known_line
-      AND ordered_at >= $window_start
-      AND ordered_at <= $window_end
-      AND demand > 0
+-- The window's orders, one row each, from the shared view `order_totals` (see it).
+WITH judged AS (
+    SELECT warehouse_id, complete, split, hours
+    FROM order_totals
 ),
-per_order AS (
-    SELECT warehouse_id,
-           sum(CASE WHEN shipped >= demand THEN 0 ELSE 1 END) AS short_lines,
-           min(ordered_at) AS first_ordered_at,
-           max(last_shipped_at) AS last_shipped_at,
-           min(first_shipment_id) AS first_shipment_id,
-           max(last_shipment_id) AS last_shipment_id
-    FROM per_line
-    GROUP BY order_id, channel, warehouse_id
-),
-judged AS (
-    SELECT warehouse_id,
-           CASE WHEN short_lines = 0 THEN 1 ELSE 0 END AS complete,
-           CASE WHEN short_lines = 0 AND first_shipment_id <> last_shipment_id THEN 1 ELSE 0 END AS split,
-           CASE
-               WHEN short_lines = 0
-               THEN (CAST(last_shipped_at AS BIGINT) - CAST(first_ordered_at AS BIGINT)) / 3600000000.0
-           END AS hours
-    FROM per_order
-),
--- Per warehouse and for the network: the complete orders' hours, sorted, so the median
--- and the nearest-rank p90 are read by position.
--- (Collected unordered and sorted once per group: array_agg(… ORDER BY …) merges sorted
--- partial arrays and took 6 of this query's 8 s at the benchmark's 4× size.)
 per_group AS (
     SELECT coalesce(warehouse_id, 'ALL') AS warehouse_id,
            count(*) AS orders,

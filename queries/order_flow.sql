@@ -23,57 +23,12 @@
 --   order_to_ship_hours_p90: 90th percentile (nearest-rank) of the same hours
 --   stockout_cancel_rate: share of lines with cancel_reason stockout and cancelled_qty > 0 (0–1)
 -- feeds: order_lines, shipments
--- One row per line ordered in the window (ordered_at from the start of the window's
--- first day to end(D), both in the reporting time zone: the same as
--- local_date(ordered_at) in the window) with demand > 0, from the per-line view: whether
--- it was cancelled for a stockout, units shipped by end(D), its last shipment, and its
--- smallest and largest shipment_id (an order went out in more than one shipment exactly
--- when the smallest and largest over its lines differ: cheaper than count(DISTINCT)).
-WITH per_line AS (
-    SELECT order_id,
-           channel,
-           warehouse_id,
-           ordered_at,
-           demand,
-           CASE WHEN cancel_reason = 'stockout' AND cancelled_qty > 0 THEN 1 ELSE 0 END AS stockout_cancelled,
-           units_shipped AS shipped,
-           last_shipped_at,
-           first_shipment_id,
-           last_shipment_id
-    FROM order_line_fulfilment
-    WHERE known_line
-      AND ordered_at >= $window_start
-      AND ordered_at <= $window_end
-      AND demand > 0
-),
-per_order AS (
-    SELECT order_id,
-           channel,
-           warehouse_id,
-           min(ordered_at) AS first_ordered_at,
-           count(*) AS lines,
-           sum(stockout_cancelled) AS stockout_lines,
-           sum(CASE WHEN shipped >= demand THEN 0 ELSE 1 END) AS short_lines,
-           max(last_shipped_at) AS last_shipped_at,
-           min(first_shipment_id) AS first_shipment_id,
-           max(last_shipment_id) AS last_shipment_id
-    FROM per_line
-    GROUP BY order_id, channel, warehouse_id
-),
--- A complete order has shipped every line (demand > 0), so it has a last shipment.
-judged AS (
-    SELECT local_date(first_ordered_at) AS order_date,
-           channel,
-           warehouse_id,
-           lines,
-           stockout_lines,
-           CASE WHEN short_lines = 0 THEN 1 ELSE 0 END AS complete,
-           CASE WHEN short_lines = 0 AND first_shipment_id <> last_shipment_id THEN 1 ELSE 0 END AS split,
-           CASE
-               WHEN short_lines = 0
-               THEN (CAST(last_shipped_at AS BIGINT) - CAST(first_ordered_at AS BIGINT)) / 3600000000.0
-           END AS hours
-    FROM per_order
+-- The window's orders, one row each, from the shared view `order_totals` (its lines
+-- ordered in the window with demand > 0 from the per-line view: completeness, split,
+-- hours; see that view).
+WITH judged AS (
+    SELECT order_date, channel, warehouse_id, lines, stockout_lines, complete, split, hours
+    FROM order_totals
 ),
 -- The complete orders' hours, sorted, per group: the median and the nearest-rank p90 are
 -- read from it by position (one accumulator for both).

@@ -72,6 +72,13 @@ impl Kept {
         let mut held = self.0.lock().unwrap_or_else(|e| e.into_inner());
         held.insert(name.to_string(), (key, view));
     }
+
+    /// Stop holding view `name` (its memory goes once the session registers another
+    /// table under that name: the next binding of the views).
+    pub fn forget(&self, name: &str) {
+        let mut held = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        held.remove(name);
+    }
 }
 
 #[async_trait]

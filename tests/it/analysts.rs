@@ -216,6 +216,7 @@ fn analysts_sql_kpis_and_checks() {
         "units shipped",
         "order_lines_current",
         "order_line_fulfilment (view",
+        "order_totals (view",
         "exception_state (view",
         "latest_at",
         "return_state (view",
