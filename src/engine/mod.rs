@@ -1057,6 +1057,7 @@ const ORDER_LINE_FULFILMENT_SQL: &str =
 /// One row per order placed in the binding's window, which order_flow and
 /// order_cycle_time share (kept like the per-line view when both run).
 pub const ORDER_TOTALS: &str = "order_totals";
+const ORDER_TOTALS_SQL: &str = include_str!("../../queries/views/order_totals.sql");
 
 /// Stop keeping shared view `name` (see [`memo::Kept::forget`]): for a view no later
 /// query of the run reads.
@@ -1065,7 +1066,6 @@ pub fn forget_kept(ctx: &SessionContext, name: &str) {
         kept.forget(name);
     }
 }
-const ORDER_TOTALS_SQL: &str = include_str!("../../queries/views/order_totals.sql");
 
 /// Latest version per key with `updated_at` ≤ the as-of instant, ties to the later
 /// ingested row. Written as "pick the winning sequence number per key, then join",
