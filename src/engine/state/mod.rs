@@ -671,14 +671,16 @@ async fn write_merged(
     parallel: bool,
 ) -> Result<StateChange> {
     let columns = column_list(kind);
-    let df = ctx
-        .sql(&format!(
+    let df = plan(
+        ctx,
+        &format!(
             "SELECT {columns}, {PARTITION_COLUMN} FROM merged
              UNION ALL
              SELECT {columns}, {PARTITION_COLUMN} FROM ({sql}) fresh",
             sql = (kind.sql)(kind)
-        ))
-        .await?;
+        ),
+    )
+    .await?;
     let (partitions, rows) = write_months(vec![df], txn, kind, parallel).await?;
     Ok(StateChange {
         rebuilt: false,
@@ -860,7 +862,9 @@ async fn write_all(
     if passes > 1 {
         ctx.register_udf(bucket::udf());
     }
-    let mut plans = Vec::new();
+    // One pass planned and run at a time: a pass whose SQL keeps CTEs in memory
+    // (`-- materialize:`) holds only its own.
+    let mut files = MonthFiles::new(txn, kind, true);
     for pass in 0..passes {
         let only = if passes == 1 {
             "TRUE".to_string()
@@ -868,10 +872,9 @@ async fn write_all(
             bucket::pass_filter(kind.key[0], passes, pass)
         };
         register_inputs(ctx, kind, "", &only, &only).await?;
-        // The plan binds the views as they are now.
-        plans.push(ctx.sql(&(kind.sql)(kind)).await?);
+        files.write(state_plan(ctx, kind).await?).await?;
     }
-    let (partitions, rows) = write_months(plans, txn, kind, true).await?;
+    let (partitions, rows) = files.finish()?;
     Ok(StateChange {
         rebuilt: true,
         lines: rows,
@@ -983,7 +986,7 @@ async fn update(
             .await?
         }
     }
-    let fresh = ctx.sql(&(kind.sql)(kind)).await?;
+    let fresh = state_plan(ctx, kind).await?;
     let schema = Arc::clone(fresh.schema().inner());
     let fresh = fresh.collect().await?;
     for b in &fresh {
@@ -1159,6 +1162,23 @@ async fn register_inputs(
     Ok(())
 }
 
+/// The plan of `sql` over the relations registered now, with the CTEs its
+/// `-- materialize:` lines name computed once (see [`super::materialize`]).
+async fn plan(ctx: &SessionContext, sql: &str) -> Result<datafusion::dataframe::DataFrame> {
+    let df = ctx.sql(sql).await?;
+    let names = super::materialize::requested(sql);
+    if names.is_empty() {
+        return Ok(df);
+    }
+    let kept = super::materialize::apply(ctx, df.into_unoptimized_plan(), &names).await?;
+    Ok(ctx.execute_logical_plan(kept).await?)
+}
+
+/// The state rows of [`Kind::sql`] over the source relations registered now.
+async fn state_plan(ctx: &SessionContext, kind: &Kind) -> Result<datafusion::dataframe::DataFrame> {
+    plan(ctx, &(kind.sql)(kind)).await
+}
+
 async fn register_view(ctx: &SessionContext, name: &str, sql: &str) -> Result<()> {
     let view = ctx.sql(sql).await?.into_view();
     ctx.deregister_table(name)?;
@@ -1180,53 +1200,85 @@ fn column_list(kind: &Kind) -> String {
 /// paths, and the rows written.
 type Writers = (BTreeMap<i32, (String, ArrowWriter<std::fs::File>)>, u64);
 
-/// Stream the `plans` (state columns then `event_date`) into staged files by month:
-/// one file a month, or with `parallel` one a month for each of the plans' output
-/// partitions, written by as many tasks (a whole build: the encoding is the larger
-/// part of copying a table, and it then uses every core). Returns the months written
-/// and the rows.
+/// Stream the `plans` (state columns then `event_date`) into staged files by month
+/// (see [`MonthFiles`]). Returns the months written and the rows.
 async fn write_months(
     plans: Vec<datafusion::dataframe::DataFrame>,
     txn: &Txn,
     kind: &'static Kind,
     parallel: bool,
 ) -> Result<(usize, u64)> {
-    let mut writers: Vec<Writers> = Vec::new();
+    let mut files = MonthFiles::new(txn, kind, parallel);
     for df in plans {
-        let streams = if parallel {
+        files.write(df).await?;
+    }
+    files.finish()
+}
+
+/// A state's staged files by month, written plan after plan: one file a month, or
+/// with `parallel` one a month for each of the plans' output partitions, written by
+/// as many tasks (a whole build: the encoding is the larger part of copying a table,
+/// and it then uses every core).
+struct MonthFiles<'a> {
+    writers: Vec<Writers>,
+    txn: &'a Txn,
+    kind: &'static Kind,
+    parallel: bool,
+}
+
+impl<'a> MonthFiles<'a> {
+    fn new(txn: &'a Txn, kind: &'static Kind, parallel: bool) -> Self {
+        Self {
+            writers: Vec::new(),
+            txn,
+            kind,
+            parallel,
+        }
+    }
+
+    /// Run `df` (state columns then `event_date`) into the files.
+    async fn write(&mut self, df: datafusion::dataframe::DataFrame) -> Result<()> {
+        let streams = if self.parallel {
             df.execute_stream_partitioned().await?
         } else {
             vec![df.execute_stream().await?]
         };
+        let writers = &mut self.writers;
         writers.resize_with(writers.len().max(streams.len()), Default::default);
         let mut tasks = Vec::new();
         for (p, stream) in streams.into_iter().enumerate() {
             let mine = std::mem::take(&mut writers[p]);
             let at = Stage {
-                root: txn.stage_path(""),
-                id: txn.id(),
+                root: self.txn.stage_path(""),
+                id: self.txn.id(),
                 p,
             };
-            tasks.push(tokio::spawn(write_stream(stream, mine, at, kind)));
+            tasks.push(tokio::spawn(write_stream(stream, mine, at, self.kind)));
         }
         for (p, task) in tasks.into_iter().enumerate() {
             writers[p] = task.await.map_err(|e| Error::Lake {
-                path: kind.rel.into(),
+                path: self.kind.rel.into(),
                 message: format!("a writer task failed: {e}"),
             })??;
         }
+        Ok(())
     }
-    let mut months = BTreeSet::new();
-    let mut rows = 0u64;
-    for (w, n) in writers {
-        rows += n;
-        for (m, (rel, w)) in w {
-            months.insert(m);
-            w.close()?;
-            txn.stage(&rel)?;
+
+    /// Close the files and record them in the transaction: the months written and
+    /// the rows.
+    fn finish(self) -> Result<(usize, u64)> {
+        let mut months = BTreeSet::new();
+        let mut rows = 0u64;
+        for (w, n) in self.writers {
+            rows += n;
+            for (m, (rel, w)) in w {
+                months.insert(m);
+                w.close()?;
+                self.txn.stage(&rel)?;
+            }
         }
+        Ok((months.len(), rows))
     }
-    Ok((months.len(), rows))
 }
 
 /// Where a writer task stages its files: under `root`, as `part-<id>-<p>`.
