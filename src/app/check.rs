@@ -21,7 +21,7 @@ pub fn check(config: &Config, as_of: NaiveDate, report: Option<&Path>) -> Result
         &EngineOptions::from_config(config),
         &lake,
         &params,
-        ViewUse::Once,
+        ViewUse::ONCE,
     )?;
     let ctx = engine.ctx();
     let in_memory = engine.on_cluster();

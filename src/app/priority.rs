@@ -21,7 +21,7 @@ fn open(config: &Config, as_of: NaiveDate) -> Result<(Engine, Query, Params)> {
         &EngineOptions::from_config(config),
         &lake,
         &params,
-        ViewUse::Once,
+        ViewUse::ONCE,
     )?;
     Ok((engine, query, params))
 }
@@ -43,7 +43,7 @@ fn weighted(
         "the weight fit",
         priority_fit::fit(ctx, query, params, config.priority_backtest_days),
     )?;
-    engine.block_on(crate::engine::bind_views(ctx, params, ViewUse::Once))?;
+    engine.block_on(crate::engine::bind_views(ctx, params, ViewUse::ONCE))?;
     Ok((
         priority_fit::with_weights(params, &fitted.weights),
         Some(fitted),

@@ -309,9 +309,10 @@ fn stage_compute(
                 None => params.clone(),
             };
             let mut results = kpi::run_all(ctx, &queries, &kpi_params).await;
-            // Only the KPIs read the window's orders: the report's periods bind other
-            // windows (and free the kept copy; 6.2 M orders at 16×).
-            crate::engine::forget_kept(ctx, crate::engine::ORDER_TOTALS);
+            // What only the KPIs read is not kept past them: the report's periods
+            // bind other windows and free it (the window's 6.2 M orders at 16×);
+            // the data checks come back to this binding for what they read.
+            crate::engine::forget_kept_unread(ctx, checks.iter().map(|q| q.sql.as_str()));
             log.phase("queries.kpis", s);
             let s = Instant::now();
             let freshness = freshness::freshness(ctx, config, &params).await?;
@@ -494,7 +495,7 @@ async fn priority_weights(
         ));
     }
     let fitted = priority_fit::fit(ctx, query, params, horizon).await;
-    crate::engine::bind_views(ctx, params, ViewUse::Once).await?;
+    crate::engine::bind_views(ctx, params, ViewUse::ONCE).await?;
     Ok(match fitted {
         // Ranked now for the backtest (its weights are the fit's to decide), so the
         // night holds six top-200 lists, not every SKU-location's evidence.
@@ -540,7 +541,7 @@ async fn priority_backtest(
         .map(|(_, r)| r);
     let outcome = priority::backtest(ctx, query, &earlier, horizon, ranked).await;
     // Back to the run's own as-of (and its kept view, if it has one).
-    let rebound = crate::engine::bind_views(ctx, run_params, ViewUse::Once).await;
+    let rebound = crate::engine::bind_views(ctx, run_params, ViewUse::ONCE).await;
     let (schema, outcome) = match (outcome, rebound) {
         (Ok(e), Ok(())) => match e.to_batch() {
             Ok((schema, batch)) => (schema, Ok(vec![batch])),

@@ -96,7 +96,7 @@ impl Analyst {
             &EngineOptions::from_config(config),
             &lake,
             &params,
-            ViewUse::Once,
+            ViewUse::ONCE,
         )?;
         if let Some(dir) = &report {
             engine.block_on(register_parquet_folder(

@@ -6,11 +6,12 @@
 //! and a nightly run reads it four times (`fill_rate`, `shipment_timeliness` and two
 //! checks). A [`MemoView`] runs its plan on the first scan, keeps the result, and
 //! answers every later scan from memory. The session holds the last one of each view
-//! (`order_line_fulfilment`, `exception_state`) in [`Kept`], under its parameters, so
-//! binding those parameters again (after the report's other windows, or the
-//! backtest's earlier date) finds it. When only one query reads the view,
-//! `bind_views` registers a plain view instead: keeping would cost memory and lose the
-//! filter pushdown into the view for nothing.
+//! (`order_line_fulfilment`, `order_totals`, `exception_state`, `return_state`) in
+//! [`Kept`], under its parameters, so binding those parameters again (after the
+//! report's other windows, or the backtest's earlier date) finds it; a run forgets
+//! the ones its data checks do not read once its KPIs are done. When only one query
+//! reads a view, `bind_views` registers it plain instead: keeping would cost memory
+//! and lose the filter pushdown into the view for nothing.
 //!
 //! The kept result is charged to the session's memory pool. When the pool cannot
 //! hold it, nothing is kept: the scan that computed it still uses it, and every later

@@ -119,7 +119,7 @@ impl Engine {
     }
 
     /// A runtime and a session over `lake`'s tables, the views bound to `params`.
-    /// `reads` says how the queries about to run read the shared per-line view.
+    /// `reads` says which shared views several of the queries about to run read.
     pub fn open(
         opts: &EngineOptions,
         lake: &Lake,
@@ -141,7 +141,7 @@ impl Engine {
         let mut engine = Engine::new(opts)?;
         // A kept view lives in this process's memory, out of a cluster's reach.
         let reads = if engine.on_cluster() {
-            ViewUse::Once
+            ViewUse::ONCE
         } else {
             reads
         };
@@ -399,8 +399,8 @@ pub type Versions = std::collections::BTreeMap<String, Option<u64>>;
 
 /// Register the lake's tables (each at its latest Delta version, or at the version
 /// `pinned` names), `<table>_current` views bound to `params`' as-of instant, and
-/// `_rejects_<table>`. `reads` says how the queries about to run read the shared
-/// per-line view (see [`bind_views`]). Returns the versions read and what it found
+/// `_rejects_<table>`. `reads` says which shared views several of the queries about
+/// to run read (see [`bind_views`]). Returns the versions read and what it found
 /// wrong (a state not read).
 pub async fn register_lake(
     ctx: &SessionContext,
@@ -769,34 +769,44 @@ fn days(d: chrono::NaiveDate) -> i32 {
     (d - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()).num_days() as i32
 }
 
-/// How many of the queries about to run against one binding read a shared view
-/// (`order_line_fulfilment`, `order_totals`, `exception_state`, `return_state`).
+/// The views a binding can keep in memory for several queries (see [`bind_views`]).
+const SHARED_VIEWS: [&str; 4] = [
+    ORDER_LINE_FULFILMENT,
+    ORDER_TOTALS,
+    EXCEPTION_STATE,
+    RETURN_STATE,
+];
+
+/// Which shared views (`order_line_fulfilment`, `order_totals`, `exception_state`,
+/// `return_state`) several of the queries about to run against one binding read: a
+/// view read by one query at most is a plain view, so the optimizer pushes that
+/// query's filters into it (fill_rate alone reads only its window's lines, not all);
+/// one read by several is computed once and kept in memory for the others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ViewUse {
-    /// At most one per view: plain views, so the optimizer pushes that query's
-    /// filters into them (fill_rate alone reads only its window's lines, not all).
-    Once,
-    /// Several of one view: computed once and kept in memory for the others.
-    Shared,
-}
+pub struct ViewUse(u8);
 
 impl ViewUse {
-    /// `Shared` when at least two of these SQL texts read the same shared view.
+    /// Every view plain.
+    pub const ONCE: ViewUse = ViewUse(0);
+
+    /// The views at least two of these SQL texts read.
     pub fn of<'a>(sql: impl IntoIterator<Item = &'a str>) -> ViewUse {
         let texts: Vec<String> = sql.into_iter().map(str::to_ascii_lowercase).collect();
-        let shared = [
-            ORDER_LINE_FULFILMENT,
-            ORDER_TOTALS,
-            EXCEPTION_STATE,
-            RETURN_STATE,
-        ]
-        .iter()
-        .any(|view| texts.iter().filter(|s| s.contains(view)).count() >= 2);
-        if shared {
-            ViewUse::Shared
-        } else {
-            ViewUse::Once
+        let mut bits = 0;
+        for (i, view) in SHARED_VIEWS.iter().enumerate() {
+            if texts.iter().filter(|s| s.contains(view)).count() >= 2 {
+                bits |= 1 << i;
+            }
         }
+        ViewUse(bits)
+    }
+
+    /// Whether several queries read shared view `name`.
+    fn shares(self, name: &str) -> bool {
+        SHARED_VIEWS
+            .iter()
+            .position(|v| *v == name)
+            .is_some_and(|i| self.0 & (1 << i) != 0)
     }
 }
 
@@ -848,15 +858,23 @@ pub async fn bind_views(ctx: &SessionContext, params: &Params, reads: ViewUse) -
     } else {
         EXCEPTION_STATE_SQL.to_string()
     };
-    let shared = reads == ViewUse::Shared && !materialize::on_cluster(ctx);
-    register_shared(ctx, EXCEPTION_STATE, &sql, &values, &key, shared).await?;
+    let shared = |view: &str| reads.shares(view) && !materialize::on_cluster(ctx);
+    register_shared(
+        ctx,
+        EXCEPTION_STATE,
+        &sql,
+        &values,
+        &key,
+        shared(EXCEPTION_STATE),
+    )
+    .await?;
     // Every return's state as of this instant, the same way (one reader today).
     let sql = if ctx.table_exist(state::RETURN_STATE_TABLE)? {
         state::return_state_sql()
     } else {
         RETURN_STATE_SQL.to_string()
     };
-    register_shared(ctx, RETURN_STATE, &sql, &values, &key, shared).await?;
+    register_shared(ctx, RETURN_STATE, &sql, &values, &key, shared(RETURN_STATE)).await?;
     // Read from the state, every reader of the per-line view scans a few columns of
     // one row per line with its own filters: as fast as keeping the view (20.0 vs
     // 19.8 s at 365 days of history), without holding every line in memory (448 vs
@@ -865,7 +883,7 @@ pub async fn bind_views(ctx: &SessionContext, params: &Params, reads: ViewUse) -
         Some(from) => state::fulfilment_sql(ORDER_LINE_FULFILMENT_SQL, from.is_some())?,
         None => ORDER_LINE_FULFILMENT_SQL.to_string(),
     };
-    let shared_lines = reads == ViewUse::Shared && lines.is_none();
+    let shared_lines = shared(ORDER_LINE_FULFILMENT) && lines.is_none();
     register_shared(
         ctx,
         ORDER_LINE_FULFILMENT,
@@ -878,7 +896,15 @@ pub async fn bind_views(ctx: &SessionContext, params: &Params, reads: ViewUse) -
     // The window's orders (what order_flow and order_cycle_time both aggregate): over
     // the per-line view just bound, kept when shared (6.2 M orders at 16×: each KPI
     // grouped 11.5 M lines into them, 4.2 s apiece).
-    register_shared(ctx, ORDER_TOTALS, ORDER_TOTALS_SQL, &values, &key, shared).await
+    register_shared(
+        ctx,
+        ORDER_TOTALS,
+        ORDER_TOTALS_SQL,
+        &values,
+        &key,
+        shared(ORDER_TOTALS),
+    )
+    .await
 }
 
 /// Register view `name` (`sql` with `values`) for the binding `key`: the copy the
@@ -1059,11 +1085,18 @@ const ORDER_LINE_FULFILMENT_SQL: &str =
 pub const ORDER_TOTALS: &str = "order_totals";
 const ORDER_TOTALS_SQL: &str = include_str!("../../queries/views/order_totals.sql");
 
-/// Stop keeping shared view `name` (see [`memo::Kept::forget`]): for a view no later
-/// query of the run reads.
-pub fn forget_kept(ctx: &SessionContext, name: &str) {
-    if let Some(kept) = ctx.state().config().get_extension::<memo::Kept>() {
-        kept.forget(name);
+/// Stop keeping every shared view none of the SQL texts `later` (the queries still
+/// to run at this binding) reads (see [`memo::Kept::forget`]): its memory goes at the
+/// next binding of the views instead of the session's end.
+pub fn forget_kept_unread<'a>(ctx: &SessionContext, later: impl IntoIterator<Item = &'a str>) {
+    let Some(kept) = ctx.state().config().get_extension::<memo::Kept>() else {
+        return;
+    };
+    let later: Vec<String> = later.into_iter().map(str::to_ascii_lowercase).collect();
+    for view in SHARED_VIEWS {
+        if !later.iter().any(|s| s.contains(view)) {
+            kept.forget(view);
+        }
     }
 }
 
@@ -1129,4 +1162,26 @@ fn physical_memory() -> Option<usize> {
     let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
     let kb: usize = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_view_is_shared_when_two_texts_read_it() {
+        let reads = ViewUse::of([
+            "SELECT * FROM order_totals",
+            "SELECT count(*) FROM ORDER_TOTALS t JOIN exception_state e ON true",
+            "SELECT 1 FROM return_state",
+        ]);
+        assert!(reads.shares("order_totals"));
+        // One reader each: plain views.
+        assert!(!reads.shares("exception_state"));
+        assert!(!reads.shares("return_state"));
+        assert!(!reads.shares("order_line_fulfilment"));
+        assert_eq!(ViewUse::of(["SELECT 1", "SELECT 2"]), ViewUse::ONCE);
+        // A name that is not a shared view is never shared.
+        assert!(!ViewUse::of(["lake", "lake"]).shares("lake"));
+    }
 }

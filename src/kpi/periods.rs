@@ -122,7 +122,7 @@ pub async fn register(
         let started = std::time::Instant::now();
         if !to_run.is_empty() {
             // Another window: bound once, so the run's kept view stays held.
-            bind_views(ctx, &p.params, ViewUse::Once).await?;
+            bind_views(ctx, &p.params, ViewUse::ONCE).await?;
         }
         let bind_seconds = started.elapsed().as_secs_f64();
         for name in tables.keys().cloned().collect::<Vec<_>>() {
@@ -168,7 +168,7 @@ pub async fn register(
         }
     }
     // Back to the run's own window (and its kept view, if it has one).
-    bind_views(ctx, params, ViewUse::Once).await?;
+    bind_views(ctx, params, ViewUse::ONCE).await?;
 
     let mut calendar: (Vec<String>, Vec<String>, Vec<i32>, Vec<bool>) = Default::default();
     let mut push = |tile: &str, period: &str, end: NaiveDate, ok: bool| {

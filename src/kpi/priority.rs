@@ -568,7 +568,7 @@ pub async fn backtest(
     let ranked = match ranked {
         Some(r) => r,
         None => {
-            engine::bind_views(ctx, params, engine::ViewUse::Once).await?;
+            engine::bind_views(ctx, params, engine::ViewUse::ONCE).await?;
             rankings(ctx, query, params).await?
         }
     };

@@ -276,7 +276,7 @@ async fn split(
     }
     p.extra.insert("w_recurrence".into(), 0.0);
     p.extra.insert("top_n".into(), 1e15);
-    engine::bind_views(ctx, &p, engine::ViewUse::Once).await?;
+    engine::bind_views(ctx, &p, engine::ViewUse::ONCE).await?;
     let columns = COMPONENTS.map(|(_, c)| c).join(", ");
     let body = query.sql.trim_end().trim_end_matches(';');
     let baselines = if keep.is_some() {
