@@ -15,8 +15,10 @@
 //! memory, and every reference to it reads that result. The answer is the same; only
 //! the work differs. Names that the query does not define are ignored.
 //!
-//! Only for small results: the result is held in memory for the whole query (the
-//! count priority's exceptions at 365 days: about 400 k rows). On a Ballista cluster
+//! Only for results that fit in memory beside the query: the result is held for the
+//! whole query, outside the memory pool's accounting (the count priority's exceptions
+//! at 365 days: about 400 k rows; a whole build of the order-line state keeps each
+//! pass's winning versions, a pass being sized to a quarter of the memory limit). On a Ballista cluster
 //! nothing is materialised (the in-memory table cannot travel to the executors): the
 //! query runs as written.
 

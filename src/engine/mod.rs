@@ -982,14 +982,14 @@ async fn register_pick_months(
     let mut warnings = Vec::new();
     let files = kept_files(lake, kind, pinned, versions, pre, None, &mut warnings).await?;
     // Without the state (or when the session does not read it) the view is empty.
-    let held = files.is_some();
+    let kept = files.is_some();
     let table = lake_table::LakeTable::new(kind.schema(), store.clone(), files.unwrap_or_default());
     ctx.deregister_table(kind.table)?;
     ctx.register_table(kind.table, Arc::new(table))?;
     ctx.deregister_table(PICK_MONTHS)?;
     ctx.register_table(PICK_MONTHS, ctx.sql(PICK_MONTHS_SQL).await?.into_view())?;
     let mut usable = std::collections::BTreeMap::new();
-    if held {
+    if kept {
         let none = std::collections::BTreeMap::new();
         let rows = |t: &str| month_rows.get(t).unwrap_or(&none);
         let held = state::picks::held(ctx, kind.table).await?;
