@@ -18,9 +18,9 @@
 //! Only for results that fit in memory beside the query: the result is held for the
 //! whole query, outside the memory pool's accounting (the count priority's exceptions
 //! at 365 days: about 400 k rows; a whole build of the order-line state keeps each
-//! pass's winning versions, a pass being sized to a quarter of the memory limit). On a Ballista cluster
-//! nothing is materialised (the in-memory table cannot travel to the executors): the
-//! query runs as written.
+//! pass's winning versions, a pass being sized to a quarter of the memory limit). On a
+//! Ballista cluster nothing is materialised (the in-memory table cannot travel to the
+//! executors): the query runs as written.
 
 use std::sync::Arc;
 

@@ -791,14 +791,24 @@ impl ViewUse {
 
     /// The views at least two of these SQL texts read.
     pub fn of<'a>(sql: impl IntoIterator<Item = &'a str>) -> ViewUse {
-        let texts: Vec<String> = sql.into_iter().map(str::to_ascii_lowercase).collect();
-        let mut bits = 0;
-        for (i, view) in SHARED_VIEWS.iter().enumerate() {
-            if texts.iter().filter(|s| s.contains(view)).count() >= 2 {
-                bits |= 1 << i;
-            }
+        let mut once = 0;
+        let mut twice = 0;
+        for text in sql {
+            let reads = Self::read_by(text);
+            twice |= once & reads;
+            once |= reads;
         }
-        ViewUse(bits)
+        ViewUse(twice)
+    }
+
+    /// The shared views SQL text `sql` names.
+    fn read_by(sql: &str) -> u8 {
+        let lower = sql.to_ascii_lowercase();
+        SHARED_VIEWS
+            .iter()
+            .enumerate()
+            .filter(|(_, view)| lower.contains(*view))
+            .fold(0, |bits, (i, _)| bits | 1 << i)
     }
 
     /// Whether several queries read shared view `name`.
@@ -1092,9 +1102,11 @@ pub fn forget_kept_unread<'a>(ctx: &SessionContext, later: impl IntoIterator<Ite
     let Some(kept) = ctx.state().config().get_extension::<memo::Kept>() else {
         return;
     };
-    let later: Vec<String> = later.into_iter().map(str::to_ascii_lowercase).collect();
-    for view in SHARED_VIEWS {
-        if !later.iter().any(|s| s.contains(view)) {
+    let read = later
+        .into_iter()
+        .fold(0, |bits, s| bits | ViewUse::read_by(s));
+    for (i, view) in SHARED_VIEWS.iter().enumerate() {
+        if read & (1 << i) == 0 {
             kept.forget(view);
         }
     }

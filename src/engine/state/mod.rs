@@ -872,7 +872,7 @@ async fn write_all(
             bucket::pass_filter(kind.key[0], passes, pass)
         };
         register_inputs(ctx, kind, "", &only, &only).await?;
-        files.write(state_plan(ctx, kind).await?).await?;
+        files.write(plan(ctx, &(kind.sql)(kind)).await?).await?;
     }
     let (partitions, rows) = files.finish()?;
     Ok(StateChange {
@@ -986,7 +986,7 @@ async fn update(
             .await?
         }
     }
-    let fresh = state_plan(ctx, kind).await?;
+    let fresh = plan(ctx, &(kind.sql)(kind)).await?;
     let schema = Arc::clone(fresh.schema().inner());
     let fresh = fresh.collect().await?;
     for b in &fresh {
@@ -1172,11 +1172,6 @@ async fn plan(ctx: &SessionContext, sql: &str) -> Result<datafusion::dataframe::
     }
     let kept = super::materialize::apply(ctx, df.into_unoptimized_plan(), &names).await?;
     Ok(ctx.execute_logical_plan(kept).await?)
-}
-
-/// The state rows of [`Kind::sql`] over the source relations registered now.
-async fn state_plan(ctx: &SessionContext, kind: &Kind) -> Result<datafusion::dataframe::DataFrame> {
-    plan(ctx, &(kind.sql)(kind)).await
 }
 
 async fn register_view(ctx: &SessionContext, name: &str, sql: &str) -> Result<()> {
