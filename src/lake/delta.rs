@@ -77,18 +77,69 @@ pub fn app_id(n: u64) -> String {
     format!("opintel-ingest-{n}")
 }
 
-/// Open the Delta table at lake-relative folder `rel` (it may not exist yet: its
-/// folder is created on a disk).
+/// The Delta tables a [`Location`] (and its clones) has opened, by lake-relative
+/// folder, each as of the last version read or committed through it. Opening a table
+/// again reads only the log entries written since (just a listing of its log when
+/// there are none) instead of replaying the whole log: a night's run otherwise
+/// replays each table's log three times (the ingest's reads, its commit, the
+/// queries), every one of them longer with every night of history.
+///
+/// Another writer's commits are never missed: every open brings the kept table up to
+/// the log's newest version. Only a log deleted and written anew at the same place
+/// while one command runs would be misread, and nothing in opintel does that.
+#[derive(Clone, Default)]
+pub struct Opened(Arc<std::sync::Mutex<HashMap<String, DeltaTable>>>);
+
+impl std::fmt::Debug for Opened {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Opened")
+    }
+}
+
+impl Opened {
+    fn get(&self, rel: &str) -> Option<DeltaTable> {
+        self.0.lock().ok()?.get(rel).cloned()
+    }
+
+    /// Keep `table` (a created table, at its newest version known here).
+    fn keep(&self, rel: &str, table: &DeltaTable) {
+        if !exists(table) {
+            return;
+        }
+        if let Ok(mut kept) = self.0.lock() {
+            let newer = kept.get(rel).is_none_or(|k| k.version() <= table.version());
+            if newer {
+                kept.insert(rel.to_string(), table.clone());
+            }
+        }
+    }
+}
+
+/// Open the Delta table at lake-relative folder `rel` at its newest version (it may
+/// not exist yet: its folder is created on a disk). A table opened before through
+/// `loc` is brought up to date from where it was (see [`Opened`]).
 pub async fn open(loc: &Location, rel: &str) -> Result<DeltaTable> {
     super::location::register_delta_s3();
+    if let Some(mut table) = loc.opened().get(rel) {
+        match table.update_incremental(None).await {
+            Ok(()) => {
+                loc.opened().keep(rel, &table);
+                return Ok(table);
+            }
+            // Read the whole log again (and report its error, if it has one).
+            Err(e) => tracing::debug!(table = rel, error = %e, "kept Delta table not updated"),
+        }
+    }
     if let Some(root) = loc.local_root() {
         let dir = root.join(rel);
         std::fs::create_dir_all(&dir).map_err(crate::error::io_at(&dir))?;
     }
     let url = loc.url_of(rel)?;
-    DeltaTable::try_from_url_with_storage_options(url, loc.delta_options())
+    let table = DeltaTable::try_from_url_with_storage_options(url, loc.delta_options())
         .await
-        .map_err(|e| delta_err(rel, e))
+        .map_err(|e| delta_err(rel, e))?;
+    loc.opened().keep(rel, &table);
+    Ok(table)
 }
 
 /// Whether the table has been created.
@@ -172,6 +223,7 @@ fn added_columns(table: &DeltaTable, rel: &str, schema: &SchemaRef) -> Result<Op
 /// `schema` is the columns of the files (the contract's table now): columns it added
 /// since the table was created are added to the table's schema in the same commit.
 pub async fn commit(
+    loc: &Location,
     table: &mut DeltaTable,
     rel: &str,
     schema: &SchemaRef,
@@ -233,6 +285,7 @@ pub async fn commit(
         .await
         .map_err(|e| delta_err(rel, e))?;
     table.state = Some(done.snapshot());
+    loc.opened().keep(rel, table);
     Ok(true)
 }
 
@@ -461,3 +514,62 @@ pub async fn vacuum(loc: &Location, rel: &str, retain_hours: u64) -> Result<Opti
 
 /// A shared handle to an opened table (for commits of several files of one table).
 pub type Shared = Arc<tokio::sync::Mutex<DeltaTable>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::datatypes::{DataType, Field};
+
+    fn added(path: &str) -> DataFile {
+        DataFile {
+            path: path.to_string(),
+            size: 10,
+            date: "2026-11-01".to_string(),
+            rows: 1,
+            stats: r#"{"numRecords":1}"#.to_string(),
+        }
+    }
+
+    fn paths(s: &Snapshot) -> Vec<String> {
+        let mut p: Vec<String> = s.files.iter().map(|f| f.path.clone()).collect();
+        p.sort();
+        p
+    }
+
+    /// A table kept open by one location is brought up to date with the commits
+    /// another writer made since: it lists what a first reading of the log lists.
+    #[test]
+    fn a_kept_table_sees_the_commits_of_another_writer() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(crate::error::io_at(std::env::temp_dir()))?;
+        let ours = Location::local(dir.path());
+        let theirs = Location::local(dir.path());
+        let schema: SchemaRef = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, true)]));
+        crate::runtime::block_on(async {
+            let table = open(&ours, "t").await?;
+            let mut table = create(table, "t", &schema).await?;
+            let a = added("event_date=2026-11-01/a.parquet");
+            commit(&ours, &mut table, "t", &schema, &[a], &[], 1).await?;
+            assert_eq!(snapshot(&ours, "t", None).await?.files.len(), 1);
+
+            let mut other = open(&theirs, "t").await?;
+            let b = added("event_date=2026-11-01/b.parquet");
+            let gone = RemovedFile {
+                path: "event_date=2026-11-01/a.parquet".to_string(),
+                date: "2026-11-01".to_string(),
+                size: 10,
+            };
+            commit(&theirs, &mut other, "t", &schema, &[b], &[gone], 2).await?;
+
+            let seen = snapshot(&ours, "t", None).await?;
+            let first_reading = snapshot(&Location::local(dir.path()), "t", None).await?;
+            assert_eq!(seen.version, first_reading.version);
+            assert_eq!(seen.version, Some(2), "create, then two commits");
+            assert_eq!(paths(&seen), paths(&first_reading));
+            assert_eq!(paths(&seen), vec!["event_date=2026-11-01/b.parquet"]);
+            // What `ours` keeps is the newest version, not the one it committed.
+            let kept = ours.opened().get("t").and_then(|t| t.version());
+            assert_eq!(kept, Some(2));
+            Ok(())
+        })?
+    }
+}

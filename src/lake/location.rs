@@ -23,6 +23,8 @@ use crate::error::{Error, Result};
 pub struct Location {
     kind: Kind,
     options: BTreeMap<String, String>,
+    /// The Delta tables read or written through this location and its clones.
+    opened: super::delta::Opened,
 }
 
 #[derive(Debug, Clone)]
@@ -60,6 +62,7 @@ impl Location {
         Ok(Location {
             kind,
             options: config.storage.clone(),
+            opened: Default::default(),
         })
     }
 
@@ -68,6 +71,7 @@ impl Location {
         Location {
             kind: Kind::Local(root.into()),
             options: BTreeMap::new(),
+            opened: Default::default(),
         }
     }
 
@@ -158,6 +162,11 @@ impl Location {
                 |e| Error::setting("lake", format!("cannot reach {}: {e}", self.display())),
             )?)),
         }
+    }
+
+    /// The Delta tables opened through this location (see [`super::delta::Opened`]).
+    pub(super) fn opened(&self) -> &super::delta::Opened {
+        &self.opened
     }
 
     /// Storage options for delta-rs (the config's; the environment applies too).

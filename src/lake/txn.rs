@@ -281,7 +281,7 @@ async fn commit_table(
     if !delta::exists(&table) {
         table = delta::create(table, rel, &schema).await?;
     }
-    delta::commit(&mut table, rel, &schema, files, gone, n).await?;
+    delta::commit(loc, &mut table, rel, &schema, files, gone, n).await?;
     crate::fault::point("lake.delta.committed");
     Ok(())
 }
