@@ -16,17 +16,15 @@
 --   units_open: Σ (demand − units shipped) of those lines
 --   oldest_days_late: days late of the line furthest past its promise
 -- feeds: order_lines, shipments
--- One row per order line with what had shipped by end(D)
--- (order_line_fulfilment: queries/views/order_line_fulfilment.sql).
+-- The lines not shipped in full by end(D), with what had shipped by then
+-- (open_order_lines: queries/views/open_order_lines.sql).
 WITH open_lines AS (
     SELECT warehouse_id,
            channel,
            demand - units_shipped AS units_open,
            $window_end_us - CAST(promised_ship_at AS BIGINT) AS late_us
-    FROM order_line_fulfilment
+    FROM open_order_lines
     WHERE promised_ship_at <= $window_end
-      AND demand > 0
-      AND units_shipped < demand
 ),
 bucketed AS (
     SELECT warehouse_id,

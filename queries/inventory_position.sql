@@ -50,18 +50,11 @@ stock AS (
 ),
 -- Lines of the warehouses that have a snapshot, ordered by end(D), with demand > 0, and
 -- what shipped against them by then (the per-line view).
-per_line AS (
-    SELECT warehouse_id, sku, demand, units_shipped AS shipped
-    FROM order_line_fulfilment
-    WHERE known_line
-      AND ordered_at <= $window_end
-      AND warehouse_id IN (SELECT warehouse_id FROM latest)
-      AND demand > 0
-),
 open_demand AS (
-    SELECT warehouse_id, sku, sum(demand - shipped) AS open_demand
-    FROM per_line
-    WHERE shipped < demand
+    SELECT warehouse_id, sku, sum(demand - units_shipped) AS open_demand
+    FROM open_order_lines
+    WHERE ordered_at <= $window_end
+      AND warehouse_id IN (SELECT warehouse_id FROM latest)
     GROUP BY warehouse_id, sku
 )
 SELECT st.snapshot_at,

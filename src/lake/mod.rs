@@ -5,7 +5,7 @@
 //! LAKE/<table>/_delta_log/…                                   the table's Delta log
 //! LAKE/<table>/event_date=YYYY-MM-DD/part-<n>-<k>.parquet     its files (zstd)
 //! LAKE/_rejects/<table>/…                                     refused rows, also Delta
-//! LAKE/_state/order_lines/…                                   per-line state, also Delta
+//! LAKE/_state/order_lines_v2/…                                per-line state, also Delta
 //! LAKE/_opintel/log/<n>.json                                   one record per ingest
 //! LAKE/_opintel/log/<n>.done                                   …once every table holds it
 //! LAKE/_opintel/index/<table>/<n>.ids                          row identities (dedup)
@@ -35,7 +35,7 @@
 //! by a process killed before step 2 belong to no record and no table: `lake vacuum`
 //! removes them.
 //!
-//! **Derived state.** `_state/order_lines` (computed by `engine::state`) changes in the
+//! **Derived state.** `_state/order_lines_v2` (computed by `engine::state`) changes in the
 //! same transaction as the rows it derives from: its rewritten month partitions are
 //! staged like any file, and the files they replace are listed in the record's
 //! `removed` and taken out of the table by a Delta `remove` action in the same commit
@@ -92,8 +92,11 @@ pub struct SourceRecord {
 
 /// Folder of the order-line state: one row per order line, derived from
 /// `order_lines` and `shipments` and kept in step with them by every ingest (the
-/// `engine` computes it; see `engine::state`).
-pub const ORDER_LINE_STATE: &str = "_state/order_lines";
+/// `engine` computes it; see `engine::state`). Its second layout, with the lines still
+/// open apart: a lake that holds only the first (`_state/order_lines`, whose open lines
+/// are mixed with the rest) gets this one whole at its next ingest, and is read from
+/// the raw tables until then. The first layout's folder is no longer read.
+pub const ORDER_LINE_STATE: &str = "_state/order_lines_v2";
 
 /// Folder of the exception state: one row per exception, derived from
 /// `exception_events` and kept in step with it by every ingest (see `engine::state`).

@@ -3,9 +3,12 @@
 //! `order_line_fulfilment`, the lines still unsettled at the as-of instant). The design
 //! is in the parent module's doc.
 
+use std::sync::Arc;
+
 use chrono::NaiveDate;
 use datafusion::arrow::array::{Array, AsArray};
-use datafusion::arrow::datatypes::Date32Type;
+use datafusion::arrow::datatypes::{Date32Type, Int64Type};
+use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 
 use super::Kind;
@@ -19,13 +22,27 @@ pub const STATE_TABLE: &str = "order_line_state";
 /// tables (those changed after its as-of instant).
 pub const UNSETTLED_CURRENT: &str = "_order_lines_unsettled";
 
-/// The lines changed after `params`' as-of instant: `SELECT` of their keys.
-const UNSETTLED_KEYS: &str =
-    "SELECT order_id, line_id FROM order_line_state WHERE changed_at > $window_end";
+/// The keys (`order_id`, `line_id`) of the lines changed after the bound as-of
+/// instant, registered by [`bind_unsettled`].
+pub const UNSETTLED_KEYS_TABLE: &str = "_order_lines_unsettled_keys";
 
-/// The smallest `first_date` of the order lines changed after `params`' as-of
-/// instant; None when every line is settled by then (the state serves them all).
-pub async fn unsettled_from(
+/// The unsettled lines' keys, as the views below read them.
+const UNSETTLED_KEYS: &str = "SELECT order_id, line_id FROM _order_lines_unsettled_keys";
+
+/// Up to this many unsettled lines' keys are held in memory for a binding (some
+/// 40 bytes each). DataFusion builds a hash join's table on the input it estimates
+/// smaller, and a filter over the state gives it no estimate worth the name: it built
+/// on the raw side, 3.9 M order-line versions (418 MB) and 3.8 M shipments (265 MB)
+/// for the 118 k lines unsettled the night before the lake's last at 16×, in every
+/// query reading the lines. Held keys have an exact count, so the keys are the build
+/// side. More keys than this (an as-of date weeks back on a big lake) stay a view.
+const HELD_KEYS: i64 = 2_000_000;
+
+/// Register [`UNSETTLED_KEYS_TABLE`] for `params`' as-of instant (held in memory when
+/// they are few and the session runs here, see [`HELD_KEYS`]; else a view over the
+/// state) and return the smallest `first_date` of those lines: None when every line
+/// is settled by then (the state serves them all).
+pub async fn bind_unsettled(
     ctx: &SessionContext,
     params: &crate::engine::Params,
 ) -> Result<Option<NaiveDate>> {
@@ -37,19 +54,39 @@ pub async fn unsettled_from(
         ctx.runtime_env(),
     );
     local.register_table(table, ctx.table_provider(table).await?)?;
+    let changed = format!("FROM {table} WHERE changed_at > $window_end");
     let batches = local
-        .sql(&format!(
-            "SELECT min(first_date) FROM {table} WHERE changed_at > $window_end"
-        ))
+        .sql(&format!("SELECT min(first_date), count(*) {changed}"))
         .await?
         .with_param_values(params.values())?
         .collect()
         .await?;
-    Ok(batches.iter().filter(|b| b.num_rows() > 0).find_map(|b| {
+    let mut from = None;
+    let mut count = 0;
+    for b in batches.iter().filter(|b| b.num_rows() > 0) {
         let d = b.column(0).as_primitive::<Date32Type>();
-        d.is_valid(0)
-            .then(|| crate::engine::date_of_days(d.value(0)))
-    }))
+        if d.is_valid(0) {
+            from = Some(crate::engine::date_of_days(d.value(0)));
+        }
+        count = b.column(1).as_primitive::<Int64Type>().value(0);
+    }
+    ctx.deregister_table(UNSETTLED_KEYS_TABLE)?;
+    let keys = format!("SELECT order_id, line_id {changed}");
+    if count <= HELD_KEYS && !crate::engine::materialize::on_cluster(ctx) {
+        let df = local.sql(&keys).await?.with_param_values(params.values())?;
+        let schema = Arc::clone(df.schema().inner());
+        let rows = if count > 0 {
+            df.collect().await?
+        } else {
+            Vec::new()
+        };
+        let held = MemTable::try_new(schema, vec![rows])?;
+        ctx.register_table(UNSETTLED_KEYS_TABLE, Arc::new(held))?;
+    } else {
+        let df = ctx.sql(&keys).await?.with_param_values(params.values())?;
+        ctx.register_table(UNSETTLED_KEYS_TABLE, df.into_view())?;
+    }
+    Ok(from)
 }
 
 /// `view` with its one `FROM <table>` reading `instead` (a parenthesised relation
@@ -109,17 +146,17 @@ pub fn unsettled_current_sql(t: &crate::contract::TableSpec, unsettled: bool) ->
     let cols: Vec<String> = t.fields.iter().map(|f| format!("v.{}", f.name)).collect();
     Some(format!(
         "SELECT {cols}, v.{INGEST_SEQ}, v.{SOURCE_FILE}, v.{PARTITION_COLUMN}
-         FROM {table} v
-         JOIN (
+         FROM (
              SELECT {winner} AS winner
-             FROM {table} o
-             JOIN ({UNSETTLED_KEYS}) k
+             FROM ({UNSETTLED_KEYS}) k
+             JOIN {table} o
                ON k.order_id = o.order_id AND k.line_id = o.line_id
              WHERE o.updated_at <= $window_end
                AND o.{PARTITION_COLUMN} <= $partition_max
                AND o.{PARTITION_COLUMN} >= $unsettled_from
              GROUP BY o.order_id, o.line_id
-         ) w ON v.{INGEST_SEQ} = w.winner
+         ) w
+         JOIN {table} v ON v.{INGEST_SEQ} = w.winner
          WHERE v.{PARTITION_COLUMN} <= $partition_max
            AND v.{PARTITION_COLUMN} >= $unsettled_from",
         cols = cols.join(", "),
@@ -131,6 +168,30 @@ pub fn unsettled_current_sql(t: &crate::contract::TableSpec, unsettled: bool) ->
 /// `order_line_fulfilment` from the state: the settled lines' final rows, and (when
 /// `unsettled`) `view` (the view's own SQL) over the unsettled lines only.
 pub fn fulfilment_sql(view: &str, unsettled: bool) -> Result<String> {
+    fulfilment_where(view, unsettled, "TRUE")
+}
+
+/// `open_order_lines` from the state: `view` (the view's own SQL, over
+/// `order_line_fulfilment`) over the settled lines of the open partitions (a settled
+/// line is as of D what it is in the end, so one open at D is open in its final
+/// state: see [`open_partition`]) and the unsettled lines.
+pub fn open_lines_sql(view: &str, fulfilment_view: &str, unsettled: bool) -> Result<String> {
+    let lines = fulfilment_where(
+        fulfilment_view,
+        unsettled,
+        &format!("{PARTITION_COLUMN} >= DATE '{OPEN_PARTITIONS_FROM}'"),
+    )?;
+    read_instead(
+        view,
+        "queries/views/open_order_lines.sql",
+        "order_line_fulfilment",
+        &format!("(\n{lines}\n) order_line_fulfilment"),
+    )
+}
+
+/// [`fulfilment_sql`], of the settled lines only those whose state rows meet
+/// `settled` (SQL over the state's columns).
+fn fulfilment_where(view: &str, unsettled: bool, settled: &str) -> Result<String> {
     let settled = format!(
         "SELECT order_id, line_id, known_line, channel, warehouse_id, promised_ship_at,
                 qty_ordered,
@@ -139,7 +200,7 @@ pub fn fulfilment_sql(view: &str, unsettled: bool) -> Result<String> {
                 sku, ordered_at, first_shipment_id, last_shipment_id,
                 cancelled_qty, cancel_reason
          FROM {STATE_TABLE}
-         WHERE changed_at <= $window_end"
+         WHERE changed_at <= $window_end AND {settled}"
     );
     if !unsettled {
         return Ok(settled);
@@ -156,8 +217,8 @@ pub fn fulfilment_sql(view: &str, unsettled: bool) -> Result<String> {
         file,
         "shipments",
         &format!(
-            "(SELECT sh.* FROM shipments sh
-               JOIN ({UNSETTLED_KEYS}) k
+            "(SELECT sh.* FROM ({UNSETTLED_KEYS}) k
+               JOIN shipments sh
                  ON k.order_id = sh.order_id AND k.line_id = sh.line_id
                WHERE sh.{PARTITION_COLUMN} >= $unsettled_from) shipments"
         ),
@@ -165,6 +226,32 @@ pub fn fulfilment_sql(view: &str, unsettled: bool) -> Result<String> {
     Ok(format!(
         "{settled}\nUNION ALL\nSELECT * FROM (\n{raw}\n) unsettled"
     ))
+}
+
+/// A line still open in its final state: known, with demand (`qty_ordered` less
+/// customer cancellations, as in `order_line_fulfilment`) left to ship. Over the
+/// state's columns; NULL counts as not open, as in the readers' filters.
+const OPEN_LINE: &str = "known_line
+     AND qty_ordered - CASE WHEN cancel_reason = 'customer' THEN coalesce(cancelled_qty, 0) ELSE 0 END > 0
+     AND units_shipped < qty_ordered - CASE WHEN cancel_reason = 'customer' THEN coalesce(cancelled_qty, 0) ELSE 0 END";
+
+/// The first day of the order-line state partitions of open lines: they are the month
+/// of their `first_date` moved 7000 years on (ingest keeps timestamps before 2100).
+pub const OPEN_PARTITIONS_FROM: &str = "9000-01-01";
+
+/// The partition of a state row whose first row is dated `first_date`: that month;
+/// for a line still open ([`OPEN_LINE`]), that month 7000 years on (2026-10 →
+/// 9026-10-01). So the readers of the open lines alone (backorders, inventory
+/// position) read the partitions from [`OPEN_PARTITIONS_FROM`] on, some 50 k lines of
+/// the 3.1 M a year of history holds, and a line moves out when it ships in full.
+fn open_partition(first_date: &str) -> String {
+    format!(
+        "CASE WHEN coalesce({OPEN_LINE}, false)
+              THEN make_date(CAST(date_part('year', {first_date}) AS INT) + 7000,
+                             CAST(date_part('month', {first_date}) AS INT), 1)
+              ELSE CAST(date_trunc('month', {first_date}) AS DATE)
+         END"
+    )
 }
 
 /// Order-line state rows of every line in relations `versions` (order-line
@@ -249,9 +336,13 @@ fn state_sql(versions: &str, ships: &str) -> String {
                 units_shipped, units_shipped_by_promise, last_shipped_at,
                 first_shipment_id, last_shipment_id,
                 greatest(updated_at, last_shipped_at) AS changed_at,
-                least(first_version_date, first_shipment_date) AS first_date,
-                CAST(date_trunc('month', least(first_version_date, first_shipment_date)) AS DATE) AS {part}
-         FROM j",
+                first_date,
+                {partition} AS {part}
+         FROM (
+             SELECT *, least(first_version_date, first_shipment_date) AS first_date
+             FROM j
+         ) f",
+        partition = open_partition("first_date"),
         winner = crate::engine::latest_seq("updated_at", INGEST_SEQ),
         seq = INGEST_SEQ,
         src = SOURCE_FILE,
