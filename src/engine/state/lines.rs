@@ -148,6 +148,7 @@ pub fn unsettled_current_sql(t: &crate::contract::TableSpec, unsettled: bool) ->
         "SELECT {cols}, v.{INGEST_SEQ}, v.{SOURCE_FILE}, v.{PARTITION_COLUMN}
          FROM (
              SELECT {winner} AS winner
+             -- The keys first: the smaller input wherever they are held (HELD_KEYS).
              FROM ({UNSETTLED_KEYS}) k
              JOIN {table} o
                ON k.order_id = o.order_id AND k.line_id = o.line_id
@@ -195,7 +196,7 @@ fn fulfilment_where(view: &str, unsettled: bool, settled: &str) -> Result<String
     let settled = format!(
         "SELECT order_id, line_id, known_line, channel, warehouse_id, promised_ship_at,
                 qty_ordered,
-                qty_ordered - CASE WHEN cancel_reason = 'customer' THEN coalesce(cancelled_qty, 0) ELSE 0 END AS demand,
+                {DEMAND} AS demand,
                 units_shipped, units_shipped_by_promise, last_shipped_at,
                 sku, ordered_at, first_shipment_id, last_shipment_id,
                 cancelled_qty, cancel_reason
@@ -228,29 +229,34 @@ fn fulfilment_where(view: &str, unsettled: bool, settled: &str) -> Result<String
     ))
 }
 
-/// A line still open in its final state: known, with demand (`qty_ordered` less
-/// customer cancellations, as in `order_line_fulfilment`) left to ship. Over the
+/// A line's demand over the state's columns: `qty_ordered` less customer
+/// cancellations, as in `order_line_fulfilment`.
+const DEMAND: &str =
+    "qty_ordered - CASE WHEN cancel_reason = 'customer' THEN coalesce(cancelled_qty, 0) ELSE 0 END";
+
+/// A line still open in its final state: known, with [`DEMAND`] left to ship. Over the
 /// state's columns; NULL counts as not open, as in the readers' filters.
-const OPEN_LINE: &str = "known_line
-     AND qty_ordered - CASE WHEN cancel_reason = 'customer' THEN coalesce(cancelled_qty, 0) ELSE 0 END > 0
-     AND units_shipped < qty_ordered - CASE WHEN cancel_reason = 'customer' THEN coalesce(cancelled_qty, 0) ELSE 0 END";
+fn open_line() -> String {
+    format!("known_line AND {DEMAND} > 0 AND units_shipped < {DEMAND}")
+}
 
 /// The first day of the order-line state partitions of open lines: they are the month
 /// of their `first_date` moved 7000 years on (ingest keeps timestamps before 2100).
 pub const OPEN_PARTITIONS_FROM: &str = "9000-01-01";
 
 /// The partition of a state row whose first row is dated `first_date`: that month;
-/// for a line still open ([`OPEN_LINE`]), that month 7000 years on (2026-10 →
+/// for a line still open ([`open_line`]), that month 7000 years on (2026-10 →
 /// 9026-10-01). So the readers of the open lines alone (backorders, inventory
 /// position) read the partitions from [`OPEN_PARTITIONS_FROM`] on, some 50 k lines of
 /// the 3.1 M a year of history holds, and a line moves out when it ships in full.
 fn open_partition(first_date: &str) -> String {
     format!(
-        "CASE WHEN coalesce({OPEN_LINE}, false)
+        "CASE WHEN coalesce({open}, false)
               THEN make_date(CAST(date_part('year', {first_date}) AS INT) + 7000,
                              CAST(date_part('month', {first_date}) AS INT), 1)
               ELSE CAST(date_trunc('month', {first_date}) AS DATE)
-         END"
+         END",
+        open = open_line()
     )
 }
 
