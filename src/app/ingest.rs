@@ -103,6 +103,17 @@ pub fn ingest(
         );
     }
     tracing::info!(seconds = kept.elapsed().as_secs_f64(), "states kept");
+    // Then the days the rows land in are merged with their small files (after the
+    // states, which read the staged rows as the night's new ones).
+    let merging = Instant::now();
+    let merged = crate::engine::state::merge_days(lake, &txn, config.ingest.merge_day_rows)?;
+    tracing::info!(
+        days = merged.days,
+        files = merged.files,
+        rows = merged.rows,
+        seconds = merging.elapsed().as_secs_f64(),
+        "small day files merged"
+    );
     crate::fault::point("ingest.before_commit");
     let committing = Instant::now();
     let committed = txn.commit()?;

@@ -337,6 +337,10 @@ pub struct IngestConfig {
     pub batch_rows: usize,
     /// Files ingested at once (0 = one per core).
     pub parallel_files: usize,
+    /// A day's files of fewer rows than this are merged with the rows an ingest adds
+    /// to the day, in its commit (see `engine::state::merge_days`); 0: never, each
+    /// ingest adds files of its own (for readers that expect a table only to grow).
+    pub merge_day_rows: usize,
 }
 
 impl Default for IngestConfig {
@@ -348,6 +352,8 @@ impl Default for IngestConfig {
             max_timestamp: NaiveDate::from_ymd_opt(2100, 1, 1).unwrap_or_default(),
             batch_rows: 64 * 1024,
             parallel_files: 0,
+            // One row group of the lake's writer.
+            merge_day_rows: 256 * 1024,
         }
     }
 }

@@ -359,14 +359,20 @@ fn an_old_report_is_reproduced_after_newer_data_arrived() {
     assert_same_tables("reproduced", &kpi_tables(&dir.join("again")), &first);
 }
 
-/// optimize compacts the nightly files of each partition; vacuum then deletes the
-/// replaced ones; neither changes a KPI.
+/// Nightly ingests leave one file per (small) day, with the rows and KPIs of a lake
+/// ingested without merging; optimize compacts that lake's nightly files; vacuum then
+/// deletes the replaced ones; neither changes a KPI.
 #[test]
 fn optimize_and_vacuum_change_no_answer() {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path();
     nights(dir);
-    // Ingest day by day: many small files per table.
+    // Ingest day by day, into `merged` as configured (each ingest merges a day's small
+    // files with its rows for the day) and into `lake` with merging off: a file per
+    // night and day in every table the exports bring late rows to.
+    let plain = std::fs::read_to_string(dir.join("gen/opintel.toml")).expect("config")
+        + "\n[ingest]\nmerge_day_rows = 0\n";
+    std::fs::write(dir.join("gen/plain.toml"), plain).expect("write config");
     let mut days: Vec<_> = std::fs::read_dir(dir.join("gen/exports"))
         .expect("exports")
         .flatten()
@@ -374,20 +380,64 @@ fn optimize_and_vacuum_change_no_answer() {
         .collect();
     days.sort();
     for d in &days {
-        opintel_ok(
+        for (config, lake) in [("gen/plain.toml", "lake"), ("gen/opintel.toml", "merged")] {
+            let d = d.to_str().expect("utf8");
+            opintel_ok(dir, &["--config", config, "ingest", "--lake", lake, d]);
+        }
+    }
+    // Per table: files, days, rows, and a digest of its rows (as the deltalake package
+    // reads them, sorted).
+    let layout = |lake: &str| -> BTreeMap<String, (usize, usize, String)> {
+        python(
             dir,
-            &[
-                "--config",
-                "gen/opintel.toml",
-                "ingest",
-                "--lake",
-                "lake",
-                d.to_str().expect("utf8"),
-            ],
+            r#"
+import sys, os, hashlib, deltalake, pyarrow as pa
+root = sys.argv[1]
+for t in sorted(os.listdir(root)):
+    if t.startswith("_") or not os.path.isdir(os.path.join(root, t, "_delta_log")):
+        continue
+    dt = deltalake.DeltaTable(os.path.join(root, t))
+    acts = pa.table(dt.get_add_actions(flatten=True)).to_pylist()
+    days = {str(a["partition.event_date"]) for a in acts}
+    rows = sorted(repr(r) for r in pa.table(dt.to_pyarrow_dataset().to_table()).to_pylist())
+    print(t, len(acts), len(days), len(rows), hashlib.sha256("\n".join(rows).encode()).hexdigest())
+# The deltalake package's runtime can abort at interpreter exit: leave at once.
+sys.stdout.flush()
+os._exit(0)
+"#,
+            &[lake],
+        )
+        .lines()
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            let n = |i: usize| w.get(i).and_then(|x| x.parse::<usize>().ok());
+            Some((
+                w.first()?.to_string(),
+                (n(1)?, n(2)?, format!("{}:{}", n(3)?, w.get(4)?)),
+            ))
+        })
+        .collect()
+    };
+    let (unmerged, merged) = (layout("lake"), layout("merged"));
+    assert!(merged.len() >= 9, "{merged:?}");
+    assert!(merged.keys().eq(unmerged.keys()), "{merged:?} {unmerged:?}");
+    for (t, (files, days, rows)) in &merged {
+        assert_eq!(files, days, "{t}: one file per day when merged");
+        assert_eq!(
+            Some(rows),
+            unmerged.get(t).map(|u| &u.2),
+            "{t}: the same rows"
         );
     }
+    let (files, days, _) = &unmerged["shipments"];
+    assert!(
+        files > days,
+        "shipments without merging: {files} files, {days} days"
+    );
     opintel_ok(dir, &run_args("lake", "2026-11-20", "before", &[]));
     let before = kpi_tables(&dir.join("before"));
+    opintel_ok(dir, &run_args("merged", "2026-11-20", "merged", &[]));
+    assert_same_tables("merged days", &kpi_tables(&dir.join("merged")), &before);
     let o = opintel_ok(dir, &["lake", "optimize", "--lake", "lake"]);
     let text = String::from_utf8_lossy(&o.stdout);
     // shipments: files → fewer files.

@@ -382,7 +382,20 @@ fn tiny_fixture_row_accounting_and_rejects() {
 fn re_ingesting_changes_nothing() {
     let tmp = run_fixture();
     let before = read_parquet(&tmp.path().join("out/kpis/fill_rate.parquet")).1;
-    let lake_rows = |t: &str| read_parquet_dir(&tmp.path().join("lake").join(t)).len();
+    // Rows of the table's current version (its Delta log): an ingest that adds rows to
+    // a day writes its small files again, and the old ones stay until a vacuum.
+    let lake_rows = |t: &str| -> usize {
+        let sql = format!("SELECT count(*) AS n FROM {t}");
+        let o = opintel_ok(
+            tmp.path(),
+            &["sql", "--lake", "lake", "--format", "csv", sql.as_str()],
+        );
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .nth(1)
+            .and_then(|n| n.trim().parse().ok())
+            .expect("a count")
+    };
     let shipments = lake_rows("shipments");
     // Same files again (skipped by content hash) and a copy with a new name and an
     // overlapping extra row (rows skipped by event_id).

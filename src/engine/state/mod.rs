@@ -147,10 +147,12 @@
 //! has no such count: one row per line, of two sources.
 
 mod bucket;
+mod days;
 mod events;
 mod lines;
 pub mod picks;
 
+pub use days::{DayMerge, merge_days};
 pub use events::{
     EXCEPTION_STATE_TABLE, RETURN_STATE_TABLE, exception_state_sql, return_state_sql,
 };
@@ -805,16 +807,7 @@ impl Sources {
 /// `lake_<relation>` (the lake's rows of each source), `new_<relation>` (this
 /// transaction's staged files, on the local disk) and `old_state` (the lake's).
 async fn register(ctx: &SessionContext, lake: &Lake, kind: &Kind, s: Sources) -> Result<()> {
-    let loc = lake.location();
-    let store_url = loc.store_url();
-    if !loc.is_local() {
-        ctx.register_object_store(&store_url, loc.store()?);
-    }
-    let lake_url = ObjectStoreUrl::parse(format!(
-        "{}://{}",
-        store_url.scheme(),
-        store_url.host_str().unwrap_or("")
-    ))?;
+    let lake_url = lake_store_url(ctx, lake)?;
     let local = ObjectStoreUrl::local_filesystem();
     let schema_of = |view: &str| -> Result<SchemaRef> {
         let table = kind
@@ -844,6 +837,20 @@ async fn register(ctx: &SessionContext, lake: &Lake, kind: &Kind, s: Sources) ->
         ctx.register_table(name, Arc::new(LakeTable::new(schema, url.clone(), files)))?;
     }
     Ok(())
+}
+
+/// The URL of the lake's object store, registered with `ctx` when not local.
+fn lake_store_url(ctx: &SessionContext, lake: &Lake) -> Result<ObjectStoreUrl> {
+    let loc = lake.location();
+    let store_url = loc.store_url();
+    if !loc.is_local() {
+        ctx.register_object_store(&store_url, loc.store()?);
+    }
+    Ok(ObjectStoreUrl::parse(format!(
+        "{}://{}",
+        store_url.scheme(),
+        store_url.host_str().unwrap_or("")
+    ))?)
 }
 
 /// The state of every entity in the lake plus the staged rows.
