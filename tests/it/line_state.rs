@@ -175,6 +175,41 @@ fn the_state_kept_by_nightly_ingests_equals_a_rebuild_and_the_raw_tables() {
         count("lake", "SELECT count(*) AS n FROM shipments"),
         format!("n\n{}\n", 14 * 12 + 2 + 1)
     );
+    // Fifteen commits (a state's table is created in a commit of its own): the logs
+    // have a checkpoint at version 10, and the deltalake package reads the tables
+    // through it, at their latest version, with the rows opintel reads.
+    for table in ["shipments", "_state/order_lines_v2"] {
+        let log = dir.join("lake").join(table).join("_delta_log");
+        assert!(
+            log.join("00000000000000000010.checkpoint.parquet").exists(),
+            "{table}"
+        );
+        let rows = python(
+            dir,
+            "import sys, os, deltalake\n\
+             t = deltalake.DeltaTable(sys.argv[1])\n\
+             print(t.version(), t.to_pyarrow_dataset().count_rows())\n\
+             sys.stdout.flush(); os._exit(0)\n",
+            &[&format!("lake/{table}")],
+        );
+        let relation = if table == "shipments" {
+            "shipments"
+        } else {
+            "order_line_state"
+        };
+        let n = count("lake", &format!("SELECT count(*) AS n FROM {relation}"));
+        assert_eq!(
+            rows.split_whitespace().nth(1),
+            n.lines().nth(1),
+            "{table}: {rows}"
+        );
+        let version: u64 = rows
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse().ok())
+            .expect("version");
+        assert!((11..=15).contains(&version), "{table}: {rows}");
+    }
 
     // 1. Kept == rebuilt, every column of every line.
     copy_dir(&dir.join("lake"), &dir.join("rebuilt"));
