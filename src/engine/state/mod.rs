@@ -3,7 +3,10 @@
 //! history, and every other table in a few files a month. Thirteen tables, one generic
 //! upkeep ([`Kind`]): the order-line state (below), the exception and return states,
 //! the master states and the month copies (at the end); and a fourteenth, the count
-//! priority's pick months, with an upkeep of its own ([`picks`]).
+//! priority's pick months, with an upkeep of its own ([`picks`]). After them, in the
+//! same transaction, the event tables' days that got rows are merged with their small
+//! files ([`merge_days`]): not a state, but the same staged files, lake listings and
+//! object-store registration as the upkeep.
 //!
 //! # What the order-line state holds
 //!
