@@ -63,6 +63,7 @@ mod writer;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
@@ -332,6 +333,8 @@ pub struct LogRecord {
 pub struct Lake {
     loc: Location,
     store: store::Store,
+    /// The log records read so far, by number (shared by clones; see [`Lake::log`]).
+    parsed: Arc<Mutex<BTreeMap<u64, Arc<LogRecord>>>>,
 }
 
 impl Lake {
@@ -341,6 +344,7 @@ impl Lake {
         Ok(Lake {
             store: store::Store::new(&loc)?,
             loc,
+            parsed: Arc::default(),
         })
     }
 
@@ -350,6 +354,7 @@ impl Lake {
         Lake {
             store: store::Store::local(&loc),
             loc,
+            parsed: Arc::default(),
         }
     }
 
@@ -444,13 +449,28 @@ impl Lake {
     }
 
     /// Every committed ingest record, oldest first.
-    pub fn log(&self) -> Result<Vec<LogRecord>> {
-        let mut records = Vec::new();
-        for (n, bytes) in self.store.records()? {
+    ///
+    /// A record never changes once written, so each is parsed once per process: the
+    /// log is listed on every call and only records not seen before are read (a
+    /// year of nightly records is ~19 MiB of JSON, and an ingest asks for the log
+    /// once per table).
+    pub fn log(&self) -> Result<Vec<Arc<LogRecord>>> {
+        let numbers = self.store.record_numbers()?;
+        let mut parsed = self.parsed.lock().unwrap_or_else(|e| e.into_inner());
+        parsed.retain(|n, _| numbers.binary_search(n).is_ok());
+        let mut records = Vec::with_capacity(numbers.len());
+        for n in numbers {
+            if let Some(rec) = parsed.get(&n) {
+                records.push(Arc::clone(rec));
+                continue;
+            }
+            let bytes = self.store.record(n)?;
             let rec: LogRecord = serde_json::from_slice(&bytes).map_err(|e| Error::Lake {
                 path: format!("_opintel/log/{n:08}.json").into(),
                 message: format!("corrupt log record: {e}"),
             })?;
+            let rec = Arc::new(rec);
+            parsed.insert(n, Arc::clone(&rec));
             records.push(rec);
         }
         records.sort_by_key(|r| r.txn);
@@ -462,9 +482,9 @@ impl Lake {
     pub fn ingested_files(&self) -> Result<HashMap<(String, String), SourceRecord>> {
         Ok(self
             .log()?
-            .into_iter()
-            .flat_map(|r| r.sources)
-            .map(|s| ((s.hash.clone(), s.table.clone()), s))
+            .iter()
+            .flat_map(|r| r.sources.iter())
+            .map(|s| ((s.hash.clone(), s.table.clone()), s.clone()))
             .collect())
     }
 
@@ -533,5 +553,47 @@ impl Lake {
 
     pub(crate) fn store(&self) -> &store::Store {
         &self.store
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_record(root: &Path, txn: u64) {
+        let rec = LogRecord {
+            txn,
+            committed_at: "2026-01-01T00:00:00Z".into(),
+            files: vec![format!("_opintel/index/items/{txn:08}.ids")],
+            sources: Vec::new(),
+            retired: Vec::new(),
+            tables: BTreeMap::new(),
+            removed: BTreeMap::new(),
+        };
+        let dir = root.join("_opintel").join("log");
+        std::fs::create_dir_all(&dir).expect("log folder");
+        let bytes = serde_json::to_vec(&rec).expect("json");
+        std::fs::write(dir.join(format!("{txn:08}.json")), bytes).expect("record");
+    }
+
+    #[test]
+    fn the_log_follows_records_written_and_removed_after_it_was_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let lake = Lake::at(dir.path());
+        assert!(lake.log().expect("log").is_empty());
+        write_record(dir.path(), 2);
+        write_record(dir.path(), 1);
+        let first = lake.log().expect("log");
+        assert_eq!(first.iter().map(|r| r.txn).collect::<Vec<_>>(), [1, 2]);
+        // A clone (as the ingest's workers hold) sees a record written since.
+        write_record(dir.path(), 3);
+        let second = lake.clone().log().expect("log");
+        assert_eq!(second.iter().map(|r| r.txn).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(second[2].files, ["_opintel/index/items/00000003.ids"]);
+        // Records read before are not parsed again.
+        assert!(Arc::ptr_eq(&first[0], &second[0]) && Arc::ptr_eq(&first[1], &second[1]));
+        std::fs::remove_file(dir.path().join("_opintel/log/00000002.json")).expect("remove");
+        let third = lake.log().expect("log");
+        assert_eq!(third.iter().map(|r| r.txn).collect::<Vec<_>>(), [1, 3]);
     }
 }

@@ -157,16 +157,20 @@ impl Store {
         }
     }
 
-    /// Every ingest record: (number, bytes).
-    pub fn records(&self) -> Result<Vec<(u64, Vec<u8>)>> {
-        let mut out = Vec::new();
-        for name in self.list("_opintel/log")? {
-            if let Some(n) = txn_of(&name, ".json") {
-                out.push((n, self.read(&format!("_opintel/log/{name}"))?));
-            }
-        }
-        out.sort_by_key(|r| r.0);
+    /// The numbers of the ingest records, in order.
+    pub fn record_numbers(&self) -> Result<Vec<u64>> {
+        let mut out: Vec<u64> = self
+            .list("_opintel/log")?
+            .iter()
+            .filter_map(|name| txn_of(name, ".json"))
+            .collect();
+        out.sort_unstable();
         Ok(out)
+    }
+
+    /// The bytes of ingest record `n`.
+    pub fn record(&self, n: u64) -> Result<Vec<u8>> {
+        self.read(&format!("_opintel/log/{n:08}.json"))
     }
 
     /// The ingests whose every table holds their files.
