@@ -4,6 +4,7 @@
 --   rate and OTIF.
 -- grain: order line
 -- columns: order_id, line_id, ordered_at, promised_ship_at
+-- filter_pushdown: on
 SELECT order_id, line_id, ordered_at, promised_ship_at
 FROM order_lines_current
 WHERE promised_ship_at < ordered_at

@@ -32,16 +32,20 @@ use datafusion::error::Result;
 use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder};
 use datafusion::prelude::SessionContext;
 
-/// The CTE names of `-- materialize:` lines in `sql`, lower-cased, in order.
-pub fn requested(sql: &str) -> Vec<String> {
+/// The values of `-- <key>:` comment lines anywhere in `sql` (so they survive a query
+/// that wraps another), in order.
+pub fn header_values<'a>(sql: &'a str, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
     sql.lines()
         .filter_map(|l| l.trim_start().strip_prefix("--"))
-        .filter_map(|l| {
-            let (key, value) = l.split_once(':')?;
-            key.trim()
-                .eq_ignore_ascii_case("materialize")
-                .then_some(value)
+        .filter_map(move |l| {
+            let (k, value) = l.split_once(':')?;
+            k.trim().eq_ignore_ascii_case(key).then_some(value)
         })
+}
+
+/// The CTE names of `-- materialize:` lines in `sql`, lower-cased, in order.
+pub fn requested(sql: &str) -> Vec<String> {
+    header_values(sql, "materialize")
         .flat_map(|v| v.split(','))
         .map(|n| n.trim().to_ascii_lowercase())
         .filter(|n| !n.is_empty())

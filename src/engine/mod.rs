@@ -11,7 +11,7 @@
 //! into SQL text: see [`Params`].
 
 pub mod cluster;
-mod lake_table;
+pub(crate) mod lake_table;
 pub mod materialize;
 mod memo;
 mod params;
