@@ -67,7 +67,13 @@ pub async fn apply(
         let Some(input) = first_definition(&plan, name) else {
             continue;
         };
+        let started = std::time::Instant::now();
         let table = run(ctx, input).await?;
+        tracing::debug!(
+            cte = name.as_str(),
+            seconds = started.elapsed().as_secs_f64(),
+            "common table expression kept"
+        );
         let scan = LogicalPlanBuilder::scan(name.as_str(), provider_as_source(table), None)?
             .alias(name.as_str())?
             .build()?;
