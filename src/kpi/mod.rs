@@ -4,8 +4,10 @@
 //! A query file opens with a header of `-- key: value` lines (`title`, `description`,
 //! `grain`, `columns`, optional `chart`); indented `--   ` lines continue the previous
 //! key, and under `columns:` each continuation line is `name: meaning`. The header is
-//! what the report's definitions and `opintel tables` show. Each query runs alone:
-//! one that fails is reported and the others still publish.
+//! what the report's definitions and `opintel tables` show. Two lines change how a
+//! query runs, never what it returns: `-- materialize: a, b` (CTEs computed once,
+//! `engine::materialize`) and `-- filter_pushdown: on` (see [`run_sql`]). Each query
+//! runs alone: one that fails is reported and the others still publish.
 
 pub mod checks;
 pub mod drivers;
