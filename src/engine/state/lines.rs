@@ -54,7 +54,13 @@ pub async fn bind_unsettled(
         ctx.runtime_env(),
     );
     local.register_table(table, ctx.table_provider(table).await?)?;
-    let changed = format!("FROM {table} WHERE changed_at > $window_end");
+    // A line whose first row is dated after the window's last UTC date has no row
+    // by its end (`first_date` is the earliest `event_date`, the UTC date of a row's
+    // time): as of then it does not exist, and neither the state nor the raw tables
+    // can give it a row. For an as-of date weeks back those are most of the lines
+    // changed since.
+    let changed =
+        format!("FROM {table} WHERE changed_at > $window_end AND first_date <= $partition_max");
     let batches = local
         .sql(&format!("SELECT min(first_date), count(*) {changed}"))
         .await?

@@ -44,7 +44,10 @@
 //! the previous window, the trend weeks, the priority's fit and backtest, or a re-run
 //! of an old date after newer data arrived: the lines active since D) are computed
 //! from the raw tables, restricted to those lines and to the partitions from the
-//! smallest of their `first_date`s on ([`bind_views`](super::bind_views)). A late
+//! smallest of their `first_date`s on ([`bind_views`](super::bind_views)). Of those,
+//! a line whose `first_date` is after D's last UTC date has no row by end(D): it does
+//! not exist as of D and is left out (for a trend week three weeks back, most of the
+//! lines changed since). A late
 //! event moves its line's `changed_at` or `first_date` (and the partition it lives in)
 //! in the same commit that adds the event, so the rule holds after any ingest order.
 //!
