@@ -388,12 +388,21 @@ impl Store {
         }
     }
 
-    /// Remove ingest `n`'s staging folder (its files are in place).
+    /// Remove ingest `n`'s staging folder (its files are in place), and for an object
+    /// store the lake's local staging folder too when nothing else is in it: a
+    /// machine that ingests into many lakes (or a test suite, each S3 server on its
+    /// own port) would otherwise keep an empty folder in the temporary directory per
+    /// lake URL. Removing only an empty folder cannot touch another ingest's files,
+    /// and one that stages next creates it again.
     pub fn finish_staging(&self, n: u64) -> Result<()> {
         let dir = self.staging_dir(n);
         match fs::remove_dir_all(&dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_at(&dir)(e)),
-            _ => Ok(()),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io_at(&dir)(e)),
+            _ => {}
         }
+        if let Kind::Remote { staging, .. } = &self.kind {
+            let _ = fs::remove_dir(staging);
+        }
+        Ok(())
     }
 }

@@ -169,7 +169,11 @@ fn an_s3_lake_gives_the_same_answers_and_survives_kills() {
     let dir = tmp.path();
     nights(dir);
     let s3 = S3Server::start("lake");
-    let env = s3.env();
+    let mut env = s3.env();
+    // The runs' temporary directory, to see what they leave in it.
+    let tmpdir = dir.join("tmpdir");
+    std::fs::create_dir_all(&tmpdir).expect("mkdir");
+    env.push(("TMPDIR", tmpdir.to_string_lossy().into_owned()));
     opintel_ok(
         dir,
         &run_args("local", "2026-11-20", "out-local", &["night1"]),
@@ -250,6 +254,14 @@ fn an_s3_lake_gives_the_same_answers_and_survives_kills() {
         assert_same_tables(fault, &kpi_tables(&dir.join("out-k")), &want);
         assert_eq!(lake_rows(dir, &url, &env), want_rows, "{fault}: lake rows");
     }
+    // Every ingest's local staging (the killed ones' too, once the next run recovered
+    // them) is gone, folders included.
+    let left: Vec<String> = std::fs::read_dir(&tmpdir)
+        .expect("read tmpdir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(left.is_empty(), "left in the temporary directory: {left:?}");
 }
 
 /// Two ingests into one S3 lake at the same time, of overlapping exports: both land
