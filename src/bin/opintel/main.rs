@@ -79,9 +79,9 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// a page fault that zeroes it: on the benchmark's 16× data the first ingest spent 29
 /// of its 145 CPU seconds in the kernel. With 100 ms (2 runs each, the same hour): the
 /// ingest 79.3 → 66.3 s at 2,234 → 2,673 MiB peak, the run after it 53.7–56.9 →
-/// 48.3–48.9 s at 2,179 → 2,549–2,705 MiB; a night on the history bench's lakes the
-/// same within its spread (2.58 / 4.78 s → 2.56 / 4.74 s, medians of 3) at up to 60 MiB
-/// more. 1,000 ms gained little more (64.8 s; 49.3 s) for 0.6–1.1 GiB more peak.
+/// 48.3–48.9 s at 2,132–2,179 → 2,549–2,705 MiB; a night on the history bench's lakes
+/// the same within its spread (2.58 / 4.78 s → 2.56 / 4.74 s, medians of 3) at 60–120
+/// MiB more peak. 1,000 ms gained little more (64.8 s; 49.3 s) for 0.2–0.5 GiB more.
 fn keep_freed_memory() {
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some()
         || std::env::var_os("MIMALLOC_RESET_DELAY").is_some()
