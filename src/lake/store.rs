@@ -85,7 +85,10 @@ impl Store {
                 Self::meta(root).join("index"),
                 Self::meta(root).join("staging"),
             ],
-            Kind::Remote { staging, .. } => vec![staging.clone()],
+            // The staging folder of an object store's lake is made by the ingest that
+            // stages (`Txn`), and goes when it is done (`finish_staging`): one made
+            // here stayed behind after an ingest that found nothing new.
+            Kind::Remote { .. } => Vec::new(),
         };
         for d in dirs {
             fs::create_dir_all(&d).map_err(io_at(&d))?;
@@ -383,6 +386,7 @@ impl Store {
                         let _ = fs::remove_dir_all(e.path());
                     }
                 }
+                let _ = fs::remove_dir(staging);
                 Ok(())
             }
         }

@@ -8,7 +8,7 @@
 use crate::common::*;
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// Two nights of a small generated operation: `night1` (the first 14 days) and all
@@ -161,6 +161,25 @@ print(json.dumps(out))
     );
 }
 
+/// A temporary directory of the runs' own under `dir`, set in `env` (TMPDIR), to see
+/// what they leave in it.
+fn own_tmpdir(dir: &Path, env: &mut Vec<(&str, String)>) -> PathBuf {
+    let tmpdir = dir.join("tmpdir");
+    std::fs::create_dir_all(&tmpdir).expect("mkdir");
+    env.push(("TMPDIR", tmpdir.to_string_lossy().into_owned()));
+    tmpdir
+}
+
+/// Nothing is left in `tmpdir` (an object store lake's local staging included).
+fn assert_nothing_left(tmpdir: &Path) {
+    let left: Vec<String> = std::fs::read_dir(tmpdir)
+        .expect("read tmpdir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(left.is_empty(), "left in the temporary directory: {left:?}");
+}
+
 /// The same nights on an S3 lake: every KPI table and every lake row equal the local
 /// run's; re-sending the exports changes nothing.
 #[test]
@@ -170,10 +189,7 @@ fn an_s3_lake_gives_the_same_answers_and_survives_kills() {
     nights(dir);
     let s3 = S3Server::start("lake");
     let mut env = s3.env();
-    // The runs' temporary directory, to see what they leave in it.
-    let tmpdir = dir.join("tmpdir");
-    std::fs::create_dir_all(&tmpdir).expect("mkdir");
-    env.push(("TMPDIR", tmpdir.to_string_lossy().into_owned()));
+    let tmpdir = own_tmpdir(dir, &mut env);
     opintel_ok(
         dir,
         &run_args("local", "2026-11-20", "out-local", &["night1"]),
@@ -256,12 +272,7 @@ fn an_s3_lake_gives_the_same_answers_and_survives_kills() {
     }
     // Every ingest's local staging (the killed ones' too, once the next run recovered
     // them) is gone, folders included.
-    let left: Vec<String> = std::fs::read_dir(&tmpdir)
-        .expect("read tmpdir")
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    assert!(left.is_empty(), "left in the temporary directory: {left:?}");
+    assert_nothing_left(&tmpdir);
 }
 
 /// Two ingests into one S3 lake at the same time, of overlapping exports: both land
@@ -272,7 +283,9 @@ fn two_ingests_into_one_s3_lake_at_once_both_land_exactly_once() {
     let dir = tmp.path();
     nights(dir);
     let s3 = S3Server::start("lake");
-    let env = s3.env();
+    let mut env = s3.env();
+    // The ingest that waited may find nothing new.
+    let tmpdir = own_tmpdir(dir, &mut env);
     let url = s3.url("shared");
     opintel_ok(
         dir,
@@ -318,6 +331,7 @@ fn two_ingests_into_one_s3_lake_at_once_both_land_exactly_once() {
         );
     }
     assert_eq!(lake_rows(dir, &url, &env), want, "every row exactly once");
+    assert_nothing_left(&tmpdir);
 }
 
 /// A report recomputed from its manifest after the next night arrived: the lake
