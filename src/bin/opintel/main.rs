@@ -83,9 +83,7 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// the same within its spread (2.58 / 4.78 s → 2.56 / 4.74 s, medians of 3) at 60–120
 /// MiB more peak. 1,000 ms gained little more (64.8 s; 49.3 s) for 0.2–0.5 GiB more.
 fn keep_freed_memory() {
-    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some()
-        || std::env::var_os("MIMALLOC_RESET_DELAY").is_some()
-    {
+    if purge_delay_from_env() {
         return;
     }
     // SAFETY: mi_option_set stores one integer in mimalloc's option table. It is not
@@ -93,6 +91,12 @@ fn keep_freed_memory() {
     unsafe {
         libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 100);
     }
+}
+
+/// Whether the environment sets mimalloc's purge delay (its own name or the old one).
+fn purge_delay_from_env() -> bool {
+    std::env::var_os("MIMALLOC_PURGE_DELAY").is_some()
+        || std::env::var_os("MIMALLOC_RESET_DELAY").is_some()
 }
 
 /// Run the command; its exit code.
@@ -288,9 +292,7 @@ mod tests {
     /// and what is set is what mimalloc reads back.
     #[test]
     fn the_purge_delay_option_is_the_one_set() {
-        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some()
-            || std::env::var_os("MIMALLOC_RESET_DELAY").is_some()
-        {
+        if purge_delay_from_env() {
             return;
         }
         // SAFETY: reading and setting one option; no other test touches mimalloc's
