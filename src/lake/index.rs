@@ -104,7 +104,7 @@ impl IdSpill {
     pub fn new(lake: &Lake, txn: &Txn, table: &str, base: i64, expected: u64) -> Result<IdSpill> {
         let scratch = txn.scratch_dir().join("ids").join(table);
         fs::create_dir_all(&scratch).map_err(io_at(&scratch))?;
-        let history = lake.identity_files(table, &txn.scratch_dir())?;
+        let history = lake.identity_files(txn.log(), table, &txn.scratch_dir())?;
         let sizes: u64 = history
             .iter()
             .map(|(_, p)| fs::metadata(p).map_or(0, |m| m.len() / 8))

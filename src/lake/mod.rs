@@ -458,7 +458,11 @@ impl Lake {
     /// year of nightly records is ~19 MiB of JSON, and an ingest asks for the log
     /// once per table).
     pub fn log(&self) -> Result<Vec<Arc<LogRecord>>> {
-        let numbers = self.store.record_numbers()?;
+        self.log_of(self.store.record_numbers()?)
+    }
+
+    /// The records `numbers` of a listing of the log, oldest first (see [`Lake::log`]).
+    fn log_of(&self, numbers: Vec<u64>) -> Result<Vec<Arc<LogRecord>>> {
         self.parsed
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -507,14 +511,16 @@ impl Lake {
 
     /// Start an ingest.
     pub fn begin(&self) -> Result<Txn> {
-        let next = self.store.next_txn()?;
-        Txn::new(self.clone(), next)
+        let listing = self.store.log_listing()?;
+        let next = self.store.next_txn(&listing);
+        Txn::new(self.clone(), next, self.log_of(listing.records)?)
     }
 
     /// Start ingest `n` (a migration replays another lake's numbers; `n` must be
     /// above every ingest this lake holds).
     pub fn begin_numbered(&self, n: u64) -> Result<Txn> {
-        let next = self.store.next_txn()?;
+        let listing = self.store.log_listing()?;
+        let next = self.store.next_txn(&listing);
         if n < next {
             return Err(Error::Lake {
                 path: "_opintel/log".into(),
@@ -524,14 +530,16 @@ impl Lake {
                 ),
             });
         }
-        Txn::new(self.clone(), n)
+        Txn::new(self.clone(), n, self.log_of(listing.records)?)
     }
 
     /// Finish ingests a killed process committed but did not complete, and drop the
     /// staging of those it never committed.
     fn recover(&self) -> Result<()> {
-        let numbers = self.store.record_numbers()?;
-        let done = self.store.done_markers()?;
+        let store::LogListing {
+            records: numbers,
+            done,
+        } = self.store.log_listing()?;
         for &n in numbers.iter().filter(|n| !done.contains(n)) {
             let rec = self.record(n)?;
             tracing::warn!(
@@ -544,16 +552,17 @@ impl Lake {
         self.store.drop_stale_staging(&committed)
     }
 
-    /// The identity files of `table` that committed ingests hold, as local paths
-    /// (downloaded into `scratch` from an object store), with their lake paths.
+    /// The identity files of `table` that the committed ingests `log` hold, as local
+    /// paths (downloaded into `scratch` from an object store), with their lake paths.
     pub(crate) fn identity_files(
         &self,
+        log: &[Arc<LogRecord>],
         table: &str,
         scratch: &Path,
     ) -> Result<Vec<(String, PathBuf)>> {
         let prefix = format!("_opintel/index/{table}/");
         let mut live: BTreeMap<String, ()> = BTreeMap::new();
-        for rec in self.log()? {
+        for rec in log {
             for f in rec.files.iter().filter(|f| f.starts_with(&prefix)) {
                 live.insert(f.clone(), ());
             }
@@ -613,5 +622,33 @@ mod tests {
         std::fs::remove_file(dir.path().join("_opintel/log/00000002.json")).expect("remove");
         let third = lake.log().expect("log");
         assert_eq!(third.iter().map(|r| r.txn).collect::<Vec<_>>(), [1, 3]);
+    }
+
+    #[test]
+    fn an_ingest_reads_the_log_once_when_it_begins() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write_record(dir.path(), 1);
+        write_record(dir.path(), 2);
+        // A done marker past the last record still takes its number.
+        std::fs::write(dir.path().join("_opintel/log/00000004.done"), b"").expect("done");
+        let lake = Lake::at(dir.path());
+        let txn = lake.begin().expect("begin");
+        assert_eq!(txn.id(), 5);
+        let txns = |log: &[Arc<LogRecord>]| log.iter().map(|r| r.txn).collect::<Vec<_>>();
+        assert_eq!(txns(txn.log()), [1, 2]);
+        // Its identity files are those of the records it began with.
+        write_record(dir.path(), 3);
+        let ids = lake
+            .identity_files(txn.log(), "items", dir.path())
+            .expect("identity files");
+        let rels: Vec<&str> = ids.iter().map(|(rel, _)| rel.as_str()).collect();
+        assert_eq!(
+            rels,
+            [
+                "_opintel/index/items/00000001.ids",
+                "_opintel/index/items/00000002.ids"
+            ]
+        );
+        assert_eq!(txns(&lake.log().expect("log")), [1, 2, 3]);
     }
 }

@@ -44,6 +44,14 @@ fn txn_of(name: &str, ext: &str) -> Option<u64> {
         .flatten()
 }
 
+/// What the log folder holds (see [`Store::log_listing`]).
+pub struct LogListing {
+    /// Ingest records, in order.
+    pub records: Vec<u64>,
+    /// Done markers.
+    pub done: BTreeSet<u64>,
+}
+
 fn remote_err(loc: &Location, what: &str, e: impl std::fmt::Display) -> Error {
     Error::Lake {
         path: format!("{}/{what}", loc.display()).into(),
@@ -160,15 +168,19 @@ impl Store {
         }
     }
 
+    /// The log folder in one listing: the numbers of the ingest records (in order)
+    /// and of the ingests whose every table holds their files (the done markers).
+    pub fn log_listing(&self) -> Result<LogListing> {
+        let names = self.list("_opintel/log")?;
+        let mut records: Vec<u64> = names.iter().filter_map(|n| txn_of(n, ".json")).collect();
+        records.sort_unstable();
+        let done = names.iter().filter_map(|n| txn_of(n, ".done")).collect();
+        Ok(LogListing { records, done })
+    }
+
     /// The numbers of the ingest records, in order.
     pub fn record_numbers(&self) -> Result<Vec<u64>> {
-        let mut out: Vec<u64> = self
-            .list("_opintel/log")?
-            .iter()
-            .filter_map(|name| txn_of(name, ".json"))
-            .collect();
-        out.sort_unstable();
-        Ok(out)
+        Ok(self.log_listing()?.records)
     }
 
     /// The bytes of ingest record `n`.
@@ -176,23 +188,11 @@ impl Store {
         self.read(&format!("_opintel/log/{n:08}.json"))
     }
 
-    /// The ingests whose every table holds their files.
-    pub fn done_markers(&self) -> Result<BTreeSet<u64>> {
-        Ok(self
-            .list("_opintel/log")?
-            .iter()
-            .filter_map(|n| txn_of(n, ".done"))
-            .collect())
-    }
-
-    /// The next ingest number (call with the lake's lock held).
-    pub fn next_txn(&self) -> Result<u64> {
-        let mut next = 1;
-        for name in self.list("_opintel/log")? {
-            if let Some(n) = txn_of(&name, ".json").or_else(|| txn_of(&name, ".done")) {
-                next = next.max(n + 1);
-            }
-        }
+    /// The next ingest number after those of `listing` and of the staging folders
+    /// (call with the lake's lock held).
+    pub fn next_txn(&self, listing: &LogListing) -> u64 {
+        let logged = listing.records.iter().chain(&listing.done).max();
+        let mut next = logged.map_or(1, |n| n + 1);
         if let Kind::Local(root) = &self.kind
             && let Ok(entries) = fs::read_dir(Self::meta(root).join("staging"))
         {
@@ -202,7 +202,7 @@ impl Store {
                 }
             }
         }
-        Ok(next)
+        next
     }
 
     /// Where ingest `n` stages its files.

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
 
@@ -27,10 +27,13 @@ pub struct Txn {
     /// Data files this transaction takes out of each table (kept on storage).
     removed: Mutex<BTreeMap<String, Vec<RemovedFile>>>,
     committed: bool,
+    /// The lake's committed ingests when this one began: under the writer's lock no
+    /// other ingest commits before this one does.
+    log: Vec<Arc<LogRecord>>,
 }
 
 impl Txn {
-    pub(super) fn new(lake: Lake, id: u64) -> Result<Txn> {
+    pub(super) fn new(lake: Lake, id: u64, log: Vec<Arc<LogRecord>>) -> Result<Txn> {
         let staging = lake.store().staging_dir(id);
         fs::create_dir_all(&staging).map_err(io_at(&staging))?;
         Ok(Txn {
@@ -42,7 +45,15 @@ impl Txn {
             retired: Mutex::new(Vec::new()),
             removed: Mutex::new(BTreeMap::new()),
             committed: false,
+            log,
         })
+    }
+
+    /// The records of the ingests committed before this one (read once, when it
+    /// began: one listing of the log per ingest, not one per table on an object
+    /// store).
+    pub fn log(&self) -> &[Arc<LogRecord>] {
+        &self.log
     }
 
     pub fn id(&self) -> u64 {
