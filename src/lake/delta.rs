@@ -345,24 +345,9 @@ pub async fn snapshots(
 
 /// The table's files at `version` (its latest when None).
 pub async fn snapshot(loc: &Location, rel: &str, version: Option<u64>) -> Result<Snapshot> {
-    // A table nobody has written to yet (and, on a disk, no folder to create for it).
-    if let Some(root) = loc.local_root()
-        && !root.join(rel).join("_delta_log").is_dir()
-    {
+    let Some(table) = table_at(loc, rel, version).await? else {
         return Ok(Snapshot::default());
-    }
-    let mut table = open(loc, rel).await?;
-    if !exists(&table) {
-        return Ok(Snapshot::default());
-    }
-    if let Some(v) = version
-        && table.version() != Some(v)
-    {
-        table
-            .load_version(v)
-            .await
-            .map_err(|e| delta_err(rel, format!("version {v}: {e}")))?;
-    }
+    };
     let state = table.snapshot().map_err(|e| delta_err(rel, e))?;
     let files = state
         .log_data()
@@ -383,6 +368,58 @@ pub async fn snapshot(loc: &Location, rel: &str, version: Option<u64>) -> Result
         version: table.version(),
         files,
     })
+}
+
+/// The table at lake-relative folder `rel` at `version` (its latest when None); None
+/// when nobody has written to it yet.
+async fn table_at(loc: &Location, rel: &str, version: Option<u64>) -> Result<Option<DeltaTable>> {
+    // A table nobody has written to yet (and, on a disk, no folder to create for it).
+    if let Some(root) = loc.local_root()
+        && !root.join(rel).join("_delta_log").is_dir()
+    {
+        return Ok(None);
+    }
+    let mut table = open(loc, rel).await?;
+    if !exists(&table) {
+        return Ok(None);
+    }
+    if let Some(v) = version
+        && table.version() != Some(v)
+    {
+        table
+            .load_version(v)
+            .await
+            .map_err(|e| delta_err(rel, format!("version {v}: {e}")))?;
+    }
+    Ok(Some(table))
+}
+
+/// The smallest and largest value of string column `column` in each data file of the
+/// table at `rel` at `version` (its latest when None), by the files' Delta statistics,
+/// keyed by path as in [`SnapshotFile::path`]. A file whose statistics do not give
+/// both is not in the map: nothing is known of what it holds.
+pub async fn string_ranges(
+    loc: &Location,
+    rel: &str,
+    version: Option<u64>,
+    column: &str,
+) -> Result<HashMap<String, (String, String)>> {
+    let Some(table) = table_at(loc, rel, version).await? else {
+        return Ok(HashMap::new());
+    };
+    let state = table.snapshot().map_err(|e| delta_err(rel, e))?;
+    let mut out = HashMap::new();
+    for f in state.log_data().iter() {
+        let Some(stats) = f.stats() else { continue };
+        let Ok(stats) = serde_json::from_str::<serde_json::Value>(&stats) else {
+            continue;
+        };
+        let value = |side: &str| stats.get(side)?.get(column)?.as_str().map(str::to_string);
+        if let (Some(min), Some(max)) = (value("minValues"), value("maxValues")) {
+            out.insert(f.path().to_string(), (min, max));
+        }
+    }
+    Ok(out)
 }
 
 /// Delta statistics of a Parquet file we wrote, from its footer: the row count and,

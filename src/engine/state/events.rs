@@ -142,7 +142,7 @@ pub(super) fn exception_events_from_state() -> String {
     format!(
         "SELECT s.exception_id, s.valid_from AS event_at, s.event_seq AS {INGEST_SEQ},
                 {s_attrs}, s.first_date AS {PARTITION_COLUMN}
-         FROM old_state s
+         FROM touched_state s
          JOIN touched k ON k.exception_id = s.exception_id
          UNION ALL
          SELECT exception_id, event_at, {INGEST_SEQ}, {attrs}, {PARTITION_COLUMN}

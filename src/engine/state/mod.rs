@@ -58,7 +58,12 @@
 //!
 //! 1. the touched lines are the keys of those rows;
 //! 2. their old state rows give the partitions they live in and the smallest
-//!    `first_date`: none of their rows in the lake is older;
+//!    `first_date`: none of their rows in the lake is older. They are looked for only
+//!    in the state files whose range of `order_id` (by the file's Delta statistics)
+//!    holds a touched id, and in any file without such statistics: order ids are
+//!    given out in time order by most systems, so a night's lines are in a file or
+//!    two of the month they began in, not in every month of the year (the same for
+//!    the exception and return states by their ids);
 //! 3. their new state is computed from their rows in the lake from that date on plus
 //!    the staged rows;
 //! 4. each affected month is rewritten (its untouched lines plus the touched lines now
@@ -932,6 +937,7 @@ async fn update(
     state: &Snapshot,
 ) -> Result<StateChange> {
     let key = kind.key.join(", ");
+    let started = std::time::Instant::now();
     // 1. The touched entities.
     let staged_keys = kind
         .sources
@@ -945,7 +951,9 @@ async fn update(
     let schema = Arc::clone(keys.schema().inner());
     let keys = keys.collect().await?;
     let lines: u64 = keys.iter().map(|b| b.num_rows() as u64).sum();
+    let values = first_key_values(kind, &keys)?;
     ctx.register_table("touched", Arc::new(MemTable::try_new(schema, vec![keys])?))?;
+    register_touched_state(ctx, txn, kind, state, &values).await?;
     // 2. Where their old rows live and how far back their rows go.
     let staged_first = kind
         .sources
@@ -960,7 +968,7 @@ async fn update(
     let old = ctx
         .sql(&format!(
             "SELECT s.{PARTITION_COLUMN} AS part, min(s.first_date) AS first
-             FROM old_state s
+             FROM touched_state s
              JOIN touched k ON {on}
              GROUP BY s.{PARTITION_COLUMN}
              UNION ALL
@@ -984,6 +992,13 @@ async fn update(
             }
         }
     }
+    tracing::debug!(
+        state = kind.rel,
+        seconds = started.elapsed().as_secs_f64(),
+        from = from.map(|d| super::date_of_days(d).to_string()),
+        months = months.len(),
+        "state: touched entities found"
+    );
     // No staged row has a date only if the staged files are empty: nothing to read.
     let since = match from {
         Some(d) => format!("v.{PARTITION_COLUMN} >= DATE '{}'", super::date_of_days(d)),
@@ -1017,12 +1032,105 @@ async fn update(
         months.extend(part.iter().flatten());
     }
     ctx.register_table("fresh", Arc::new(MemTable::try_new(schema, vec![fresh])?))?;
+    tracing::debug!(
+        state = kind.rel,
+        seconds = started.elapsed().as_secs_f64(),
+        "state: touched entities computed"
+    );
     // 4. Rewrite the affected months; take their old files out of the table.
     let keep = format!(
         "NOT EXISTS (SELECT 1 FROM touched k WHERE {})",
         key_join(kind, "k", "s")
     );
     rewrite_months(ctx, txn, kind, state, &months, &keep, lines).await
+}
+
+/// The distinct values of `kind`'s first key column in the touched keys `keys`,
+/// sorted (byte-wise, as Parquet and Delta order strings).
+fn first_key_values(kind: &Kind, keys: &[RecordBatch]) -> Result<Vec<String>> {
+    let Some(column) = kind.key.first() else {
+        return Ok(Vec::new());
+    };
+    let mut values = Vec::new();
+    for b in keys {
+        let array = datafusion::arrow::compute::cast(
+            b.column(b.schema().index_of(column)?),
+            &datafusion::arrow::datatypes::DataType::Utf8,
+        )?;
+        values.extend(
+            array
+                .as_string::<i32>()
+                .iter()
+                .flatten()
+                .map(str::to_string),
+        );
+    }
+    values.sort_unstable();
+    values.dedup();
+    Ok(values)
+}
+
+/// Register `touched_state`: the files of `state` that can hold a touched entity,
+/// those whose range of the key's first column (by their Delta statistics) holds one
+/// of `values`, and those with no such statistics. Every other file holds no row of a
+/// touched entity, so the steps that look for the touched entities' rows read a
+/// night's months, not the state's whole history: order ids, exception and return ids
+/// are given out in time order by most systems, and each month's file holds a narrow
+/// range of them. With ids in no such order, every file is read, as before.
+async fn register_touched_state(
+    ctx: &SessionContext,
+    txn: &Txn,
+    kind: &Kind,
+    state: &Snapshot,
+    values: &[String],
+) -> Result<()> {
+    let lake = txn.lake();
+    let ranges = match kind.key.first() {
+        Some(column) if !state.files.is_empty() => {
+            crate::lake::delta::string_ranges(lake.location(), kind.rel, state.version, column)
+                .await?
+        }
+        _ => HashMap::new(),
+    };
+    let files = can_hold(&state.files, &ranges, values);
+    tracing::debug!(
+        state = kind.rel,
+        files = files.len(),
+        of = state.files.len(),
+        "state files that can hold a touched entity"
+    );
+    let files = super::lake_files(
+        lake,
+        kind.rel,
+        &Snapshot {
+            version: state.version,
+            files,
+        },
+    )?;
+    let url = lake_store_url(ctx, lake)?;
+    ctx.register_table(
+        "touched_state",
+        Arc::new(LakeTable::new(kind.schema(), url, files)),
+    )?;
+    Ok(())
+}
+
+/// The `files` whose range (by path, in `ranges`) holds one of the sorted `values`,
+/// bounds included, and those not in `ranges`.
+fn can_hold(
+    files: &[crate::lake::SnapshotFile],
+    ranges: &HashMap<String, (String, String)>,
+    values: &[String],
+) -> Vec<crate::lake::SnapshotFile> {
+    let holds = |(min, max): &(String, String)| {
+        let i = values.partition_point(|v| v < min);
+        values.get(i).is_some_and(|v| v <= max)
+    };
+    files
+        .iter()
+        .filter(|f| ranges.get(&f.path).is_none_or(holds))
+        .cloned()
+        .collect()
 }
 
 /// The staged rows of a master state written to their months: one new file per
@@ -1439,5 +1547,40 @@ mod tests {
             NaiveDate::from_ymd_opt(2026, 11, 1)
         );
         assert_eq!(date_of("shipments/x.parquet"), None);
+    }
+
+    #[test]
+    fn only_files_whose_key_range_holds_a_touched_key_are_read() {
+        let file = |path: &str| crate::lake::SnapshotFile {
+            path: path.into(),
+            size: 1,
+            date: None,
+            rows: Some(1),
+        };
+        let files = [file("a"), file("b"), file("c")];
+        let range = |lo: &str, hi: &str| (lo.to_string(), hi.to_string());
+        // c has no statistics: nothing is known of what it holds.
+        let ranges: HashMap<String, (String, String)> = [
+            ("a".to_string(), range("SO-1", "SO-3")),
+            ("b".to_string(), range("SO-4", "SO-6")),
+        ]
+        .into();
+        let read = |values: &[&str]| -> Vec<String> {
+            let values: Vec<String> = values.iter().map(|v| v.to_string()).collect();
+            can_hold(&files, &ranges, &values)
+                .into_iter()
+                .map(|f| f.path)
+                .collect()
+        };
+        assert_eq!(read(&["SO-2"]), ["a", "c"]);
+        // Bounds are inside the range.
+        assert_eq!(read(&["SO-1"]), ["a", "c"]);
+        assert_eq!(read(&["SO-6"]), ["b", "c"]);
+        // Byte-wise order: "SO-35" is after "SO-3" and before "SO-4".
+        assert_eq!(read(&["SO-35"]), ["c"]);
+        assert_eq!(read(&["SO-0", "SO-35", "SO-7"]), ["c"]);
+        assert_eq!(read(&["SO-0", "SO-5"]), ["b", "c"]);
+        assert_eq!(read(&["SO-25", "SO-45"]), ["a", "b", "c"]);
+        assert_eq!(read(&[]), ["c"]);
     }
 }
