@@ -379,6 +379,14 @@ async fn table_at(loc: &Location, rel: &str, version: Option<u64>) -> Result<Opt
     {
         return Ok(None);
     }
+    // A version's files never change: the kept table at that version serves it
+    // without listing the log again (a LIST request on an object store).
+    if let Some(v) = version
+        && let Some(kept) = loc.opened().get(rel)
+        && kept.version() == Some(v)
+    {
+        return Ok(Some(kept));
+    }
     let mut table = open(loc, rel).await?;
     if !exists(&table) {
         return Ok(None);

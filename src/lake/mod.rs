@@ -455,8 +455,8 @@ impl Lake {
     ///
     /// A record never changes once written, so each is parsed once per process: the
     /// log is listed on every call and only records not seen before are read (a
-    /// year of nightly records is ~19 MiB of JSON, and an ingest asks for the log
-    /// once per table).
+    /// year of nightly records is ~19 MiB of JSON; an ingest reads the log for its
+    /// list of ingested files and again when it begins, [`Txn::log`]).
     pub fn log(&self) -> Result<Vec<Arc<LogRecord>>> {
         self.log_of(self.store.record_numbers()?)
     }
