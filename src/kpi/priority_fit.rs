@@ -400,11 +400,16 @@ impl Evidence {
             (Some(a), Some(b)) => a.cmp(b),
             (a, b) => a.is_none().cmp(&b.is_none()),
         };
-        let order = ranking(&scores, |a, b| {
+        let order = ranking(&scores, DEEPEST, |a, b| {
             asc(text(0, a), text(0, b))
                 .then_with(|| asc(text(1, a), text(1, b)))
                 .then_with(|| asc(text(2, a), text(2, b)))
         });
+        // Only the score's top `DEEPEST` are ever read from the ranks
+        // ([`priority::Ranked::of`]): the rest rank after them.
+        for c in &mut self.candidates {
+            c.rank = f64::INFINITY;
+        }
         for (n, &i) in order.iter().enumerate() {
             self.candidates[i].rank = n as f64 + 1.0;
         }
@@ -417,7 +422,7 @@ impl Evidence {
 /// separator that sorts before any printable character).
 fn hits(s: &Split, w: &[f64; N]) -> Vec<usize> {
     let scores: Vec<f64> = s.x.iter().map(|x| score(x, w)).collect();
-    let order = ranking(&scores, |a, b| s.keys[a].cmp(&s.keys[b]));
+    let order = ranking(&scores, DEEPEST, |a, b| s.keys[a].cmp(&s.keys[b]));
     priority::KS
         .iter()
         .map(|&k| order.iter().take(k).filter(|&&i| s.y[i]).count())
@@ -447,12 +452,19 @@ fn score(x: &[f64; N], w: &[f64; N]) -> f64 {
     total
 }
 
-/// Row indices by score, highest first; equal scores in `tie` order.
-fn ranking(scores: &[f64], tie: impl Fn(usize, usize) -> std::cmp::Ordering) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..scores.len()).collect();
-    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then_with(|| tie(a, b)));
-    order
+/// The row indices of the top `n` by score, highest first; equal scores in `tie` order.
+fn ranking(
+    scores: &[f64],
+    n: usize,
+    tie: impl Fn(usize, usize) -> std::cmp::Ordering,
+) -> Vec<usize> {
+    priority::top_n(scores.len(), n, |a, b| {
+        scores[b].total_cmp(&scores[a]).then_with(|| tie(a, b))
+    })
 }
+
+/// The deepest k of [`priority::KS`]: how far down any ranking is read.
+const DEEPEST: usize = priority::KS[priority::KS.len() - 1];
 
 /// `params` with `weights` as the priority query's parameters.
 pub fn with_weights(params: &Params, weights: &BTreeMap<String, f64>) -> Params {
