@@ -374,6 +374,19 @@ fn session(
     // Hash joins do not spill; on big joins with the memory limit on, sort-merge can.
     // Our KPI joins are small-to-medium, so keep hash joins (faster) by default.
     options.optimizer.prefer_hash_join = true;
+    // DataFusion's own environment variables (a setting's key in capitals, `_` for
+    // `.`: DATAFUSION_EXECUTION_BATCH_SIZE=8192) override the settings above, for
+    // tuning and experiments without a rebuild.
+    let keys: Vec<String> = options.entries().into_iter().map(|e| e.key).collect();
+    for key in keys {
+        let var = key.to_uppercase().replace('.', "_");
+        if let Ok(value) = std::env::var(&var) {
+            options.set(&key, &value).map_err(|e| Error::Setting {
+                key: format!("environment variable {var}"),
+                message: format!("{value:?}: {e}"),
+            })?;
+        }
+    }
 
     let runtime = RuntimeEnvBuilder::new()
         // One limit for the whole query, first come first served: an operator that

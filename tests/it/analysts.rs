@@ -243,3 +243,28 @@ fn notebooks_run_top_to_bottom_on_the_demo_output() {
         &[runner.as_ref(), "--lake", "data/lake", "--report", "report"],
     );
 }
+
+/// DataFusion's own environment variables reach the engine: a setting opintel chooses
+/// reads back as the variable's value, and a value the engine cannot take stops the
+/// command with the variable's name and value.
+#[test]
+fn datafusion_environment_variables_override_engine_settings() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let tmp = tmp.path();
+    let fx = fixture("tiny");
+    opintel_ok(
+        tmp,
+        &["ingest", "--lake", "lake", fx.to_str().expect("utf8")],
+    );
+    let q = "SELECT value FROM information_schema.df_settings \
+             WHERE name = 'datafusion.execution.batch_size'";
+    let args = ["sql", "--lake", "lake", "--format", "csv", q];
+    let var = "DATAFUSION_EXECUTION_BATCH_SIZE";
+    let out = opintel_env_ok(tmp, &args, &[(var, "1234".into())]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.lines().collect::<Vec<_>>(), ["value", "1234"]);
+    let out = opintel_env(tmp, &args, &[(var, "many".into())]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(var) && err.contains("\"many\""), "{err}");
+}
