@@ -850,18 +850,20 @@ async fn register(ctx: &SessionContext, lake: &Lake, kind: &Kind, s: Sources) ->
     Ok(())
 }
 
-/// The URL of the lake's object store, registered with `ctx` when not local.
+/// The URL of the lake's object store, registered with `ctx` when not local and not
+/// registered yet (an update asks twice: for its sources and for the touched state).
 fn lake_store_url(ctx: &SessionContext, lake: &Lake) -> Result<ObjectStoreUrl> {
     let loc = lake.location();
     let store_url = loc.store_url();
-    if !loc.is_local() {
-        ctx.register_object_store(&store_url, loc.store()?);
-    }
-    Ok(ObjectStoreUrl::parse(format!(
+    let url = ObjectStoreUrl::parse(format!(
         "{}://{}",
         store_url.scheme(),
         store_url.host_str().unwrap_or("")
-    ))?)
+    ))?;
+    if !loc.is_local() && ctx.runtime_env().object_store(&url).is_err() {
+        ctx.register_object_store(&store_url, loc.store()?);
+    }
+    Ok(url)
 }
 
 /// The state of every entity in the lake plus the staged rows.
