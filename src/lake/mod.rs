@@ -308,6 +308,22 @@ pub fn order_line_state_schema() -> datafusion::arrow::datatypes::SchemaRef {
     std::sync::Arc::new(Schema::new(fields))
 }
 
+/// A committed ingest as the readers of the log use it ([`Lake::log`]): what it
+/// added, retired and read. The record's Delta commits of its tables (each new file
+/// with its statistics: three quarters of a record's bytes) are skipped unparsed;
+/// only finishing an interrupted ingest reads them, from the whole [`LogRecord`].
+#[derive(Debug, Clone, Deserialize)]
+pub struct LoggedIngest {
+    pub txn: u64,
+    pub committed_at: String,
+    /// Lake-relative paths of the files this ingest added.
+    pub files: Vec<String>,
+    pub sources: Vec<SourceRecord>,
+    /// Lake-relative paths of files this ingest made obsolete.
+    #[serde(default)]
+    pub retired: Vec<String>,
+}
+
 /// One committed ingest.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LogRecord {
@@ -334,7 +350,7 @@ pub struct Lake {
     loc: Location,
     store: store::Store,
     /// The log records read so far, by number (shared by clones; see [`Lake::log`]).
-    parsed: Arc<Mutex<BTreeMap<u64, Arc<LogRecord>>>>,
+    parsed: Arc<Mutex<BTreeMap<u64, Arc<LoggedIngest>>>>,
 }
 
 impl Lake {
@@ -376,7 +392,7 @@ impl Lake {
         let Some(&n) = self.store.record_numbers()?.first() else {
             return Ok(());
         };
-        let first = self.record(n)?;
+        let first: LogRecord = self.parse_record(n)?;
         let holds_tables = first.files.iter().any(|f| !f.starts_with("_opintel/"));
         if holds_tables && first.tables.is_empty() {
             return Err(Error::Input {
@@ -387,6 +403,15 @@ impl Lake {
             });
         }
         Ok(())
+    }
+
+    /// Log record `n` read and parsed as `T` (not kept).
+    fn parse_record<T: serde::de::DeserializeOwned>(&self, n: u64) -> Result<T> {
+        let bytes = self.store.record(n)?;
+        serde_json::from_slice(&bytes).map_err(|e| Error::Lake {
+            path: format!("_opintel/log/{n:08}.json").into(),
+            message: format!("corrupt log record: {e}"),
+        })
     }
 
     pub fn location(&self) -> &Location {
@@ -455,14 +480,15 @@ impl Lake {
     ///
     /// A record never changes once written, so each is parsed once per process: the
     /// log is listed on every call and only records not seen before are read (a
-    /// year of nightly records is ~19 MiB of JSON; an ingest reads the log for its
-    /// list of ingested files and again when it begins, [`Txn::log`]).
-    pub fn log(&self) -> Result<Vec<Arc<LogRecord>>> {
+    /// year of nightly records is ~19 MiB of JSON, of which ~4.5 MiB is parsed: see
+    /// [`LoggedIngest`]; an ingest reads the log for its list of ingested files and
+    /// again when it begins, [`Txn::log`]).
+    pub fn log(&self) -> Result<Vec<Arc<LoggedIngest>>> {
         self.log_of(self.store.record_numbers()?)
     }
 
     /// The records `numbers` of a listing of the log, oldest first (see [`Lake::log`]).
-    fn log_of(&self, numbers: Vec<u64>) -> Result<Vec<Arc<LogRecord>>> {
+    fn log_of(&self, numbers: Vec<u64>) -> Result<Vec<Arc<LoggedIngest>>> {
         self.parsed
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -475,8 +501,8 @@ impl Lake {
         Ok(records)
     }
 
-    /// Log record `n`, parsed once per process (see [`Lake::log`]).
-    fn record(&self, n: u64) -> Result<Arc<LogRecord>> {
+    /// Log record `n` as [`LoggedIngest`], parsed once per process (see [`Lake::log`]).
+    fn record(&self, n: u64) -> Result<Arc<LoggedIngest>> {
         if let Some(rec) = self
             .parsed
             .lock()
@@ -485,12 +511,7 @@ impl Lake {
         {
             return Ok(Arc::clone(rec));
         }
-        let bytes = self.store.record(n)?;
-        let rec: LogRecord = serde_json::from_slice(&bytes).map_err(|e| Error::Lake {
-            path: format!("_opintel/log/{n:08}.json").into(),
-            message: format!("corrupt log record: {e}"),
-        })?;
-        let rec = Arc::new(rec);
+        let rec = Arc::new(self.parse_record::<LoggedIngest>(n)?);
         self.parsed
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -541,7 +562,7 @@ impl Lake {
             done,
         } = self.store.log_listing()?;
         for &n in numbers.iter().filter(|n| !done.contains(n)) {
-            let rec = self.record(n)?;
+            let rec: LogRecord = self.parse_record(n)?;
             tracing::warn!(
                 txn = rec.txn,
                 "finishing an ingest interrupted after its commit"
@@ -556,7 +577,7 @@ impl Lake {
     /// paths (downloaded into `scratch` from an object store), with their lake paths.
     pub(crate) fn identity_files(
         &self,
-        log: &[Arc<LogRecord>],
+        log: &[Arc<LoggedIngest>],
         table: &str,
         scratch: &Path,
     ) -> Result<Vec<(String, PathBuf)>> {
@@ -634,7 +655,7 @@ mod tests {
         let lake = Lake::at(dir.path());
         let txn = lake.begin().expect("begin");
         assert_eq!(txn.id(), 5);
-        let txns = |log: &[Arc<LogRecord>]| log.iter().map(|r| r.txn).collect::<Vec<_>>();
+        let txns = |log: &[Arc<LoggedIngest>]| log.iter().map(|r| r.txn).collect::<Vec<_>>();
         assert_eq!(txns(txn.log()), [1, 2]);
         // Its identity files are those of the records it began with.
         write_record(dir.path(), 3);

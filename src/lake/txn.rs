@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
 
 use super::delta::{self, DataFile, RemovedFile};
-use super::{Lake, LogRecord, SourceRecord};
+use super::{Lake, LogRecord, LoggedIngest, SourceRecord};
 use crate::contract::PARTITION_COLUMN;
 use crate::error::{Error, Result, io_at};
 
@@ -29,11 +29,11 @@ pub struct Txn {
     committed: bool,
     /// The lake's committed ingests when this one began: under the writer's lock no
     /// other ingest commits before this one does.
-    log: Vec<Arc<LogRecord>>,
+    log: Vec<Arc<LoggedIngest>>,
 }
 
 impl Txn {
-    pub(super) fn new(lake: Lake, id: u64, log: Vec<Arc<LogRecord>>) -> Result<Txn> {
+    pub(super) fn new(lake: Lake, id: u64, log: Vec<Arc<LoggedIngest>>) -> Result<Txn> {
         let staging = lake.store().staging_dir(id);
         fs::create_dir_all(&staging).map_err(io_at(&staging))?;
         Ok(Txn {
@@ -52,7 +52,7 @@ impl Txn {
     /// The records of the ingests committed before this one (read once, when it
     /// began: one listing of the log per ingest, not one per table on an object
     /// store).
-    pub fn log(&self) -> &[Arc<LogRecord>] {
+    pub fn log(&self) -> &[Arc<LoggedIngest>] {
         &self.log
     }
 
