@@ -207,8 +207,8 @@ fn rank_by(method: &str, candidates: &[Candidate], n: usize) -> Vec<String> {
 
 /// The first `n` of the indices `0..len` in the order `cmp` gives (equal ones in index
 /// order: the prefix a stable sort would give), found by a selection and a sort of
-/// those `n` alone. A full sort of every SKU-location per ranking took about 1 s of
-/// the nightly run at 16× (900 k SKU-locations, six rankings), for a top 200.
+/// those `n` alone. A full sort of every SKU-location per ranking (900 k at 16×, six
+/// rankings, for a top 200) was about 1 s of CPU in `perf`.
 pub(crate) fn top_n(len: usize, n: usize, cmp: impl Fn(usize, usize) -> Ordering) -> Vec<usize> {
     let cmp = |a: &usize, b: &usize| cmp(*a, *b).then(a.cmp(b));
     let mut order: Vec<usize> = (0..len).collect();
