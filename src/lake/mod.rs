@@ -312,21 +312,8 @@ pub fn order_line_state_schema() -> datafusion::arrow::datatypes::SchemaRef {
 /// added, retired and read. The record's Delta commits of its tables (each new file
 /// with its statistics: three quarters of a record's bytes) are skipped unparsed;
 /// only finishing an interrupted ingest reads them, from the whole [`LogRecord`].
-#[derive(Debug, Clone, Deserialize)]
-pub struct LoggedIngest {
-    pub txn: u64,
-    pub committed_at: String,
-    /// Lake-relative paths of the files this ingest added.
-    pub files: Vec<String>,
-    pub sources: Vec<SourceRecord>,
-    /// Lake-relative paths of files this ingest made obsolete.
-    #[serde(default)]
-    pub retired: Vec<String>,
-}
-
-/// One committed ingest.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct LogRecord {
+pub struct LoggedIngest {
     pub txn: u64,
     pub committed_at: String,
     /// Lake-relative paths of the files this ingest added.
@@ -335,6 +322,15 @@ pub struct LogRecord {
     /// Lake-relative paths of files this ingest made obsolete.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub retired: Vec<String>,
+}
+
+/// One committed ingest: its [`LoggedIngest`] fields (at the top level of the
+/// record's JSON, and readable through it as `record.files`) and its tables' Delta
+/// commits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LogRecord {
+    #[serde(flatten)]
+    pub ingest: LoggedIngest,
     /// Each table's (lake-relative folder's) new data files, for its Delta commit.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tables: BTreeMap<String, Vec<DataFile>>,
@@ -342,6 +338,13 @@ pub struct LogRecord {
     /// rewrote); they stay on storage until a vacuum.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub removed: BTreeMap<String, Vec<RemovedFile>>,
+}
+
+impl std::ops::Deref for LogRecord {
+    type Target = LoggedIngest;
+    fn deref(&self) -> &LoggedIngest {
+        &self.ingest
+    }
 }
 
 /// A lake.
@@ -610,11 +613,13 @@ mod tests {
 
     fn write_record(root: &Path, txn: u64) {
         let rec = LogRecord {
-            txn,
-            committed_at: "2026-01-01T00:00:00Z".into(),
-            files: vec![format!("_opintel/index/items/{txn:08}.ids")],
-            sources: Vec::new(),
-            retired: Vec::new(),
+            ingest: LoggedIngest {
+                txn,
+                committed_at: "2026-01-01T00:00:00Z".into(),
+                files: vec![format!("_opintel/index/items/{txn:08}.ids")],
+                sources: Vec::new(),
+                retired: Vec::new(),
+            },
             tables: BTreeMap::new(),
             removed: BTreeMap::new(),
         };

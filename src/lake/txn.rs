@@ -159,11 +159,13 @@ impl Txn {
             store.upload(self.id, rel)?;
         }
         let record = LogRecord {
-            txn: self.id,
-            committed_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            files,
-            sources,
-            retired,
+            ingest: LoggedIngest {
+                txn: self.id,
+                committed_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                files,
+                sources,
+                retired,
+            },
             tables,
             removed,
         };
