@@ -26,7 +26,8 @@ use crate::lake::writer_properties;
 /// Write `batches` to `path` as Parquet.
 pub fn write_parquet(path: &Path, schema: SchemaRef, batches: &[RecordBatch]) -> Result<()> {
     let file = File::create(path).map_err(io_at(path))?;
-    let mut w = ArrowWriter::try_new(file, schema, Some(writer_properties()))?;
+    let props = writer_properties(&schema);
+    let mut w = ArrowWriter::try_new(file, schema, Some(props))?;
     for b in batches {
         w.write(b)?;
     }

@@ -545,10 +545,15 @@ pub async fn optimize(loc: &Location, rel: &str, target: u64) -> Result<Option<(
     }
     let target =
         std::num::NonZeroU64::new(target.max(1 << 20)).unwrap_or(std::num::NonZeroU64::MIN);
+    let schema = table
+        .snapshot()
+        .map_err(|e| delta_err(rel, e))?
+        .snapshot()
+        .arrow_schema();
     let (_, metrics) = table
         .optimize()
         .with_target_size(target)
-        .with_writer_properties(super::writer_properties())
+        .with_writer_properties(super::writer_properties(&schema))
         .await
         .map_err(|e| delta_err(rel, e))?;
     Ok(Some((metrics.num_files_removed, metrics.num_files_added)))

@@ -3,8 +3,9 @@
 //!
 //! Writer settings are chosen for the lake's readers (DataFusion, DuckDB, Polars):
 //! zstd level 1 (a quarter smaller than snappy for a few percent more CPU; level 3
-//! costs far more CPU for little gain), dictionary encoding on (ids, enums and
-//! warehouse codes repeat), page-level statistics (min/max pruning on time columns),
+//! costs far more CPU for little gain), dictionary encoding on where values repeat
+//! (enums, warehouse codes, SKUs; off for unique ids, timestamps and sequence numbers:
+//! [`writer_properties`]), page-level statistics (min/max pruning on time columns),
 //! and row groups of at most 256k rows so that a partition file is read in parallel.
 //! Memory is bounded: rows wait per partition as Arrow batches until a full row group
 //! is there, and when the partitions of all tables together hold more than
@@ -40,8 +41,8 @@ static BUFFERED: AtomicUsize = AtomicUsize::new(0);
 const MAX_ROW_GROUP_ROWS: usize = 256 * 1024;
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 
-/// Writer settings of every lake file.
-pub fn writer_properties() -> WriterProperties {
+/// Writer settings of every lake file of `schema`.
+pub fn writer_properties(schema: &Schema) -> WriterProperties {
     let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
         .set_dictionary_enabled(true)
@@ -54,7 +55,21 @@ pub fn writer_properties() -> WriterProperties {
     for column in UNIQUE_COLUMNS {
         b = b.set_column_dictionary_enabled(ColumnPath::from(*column), false);
     }
+    for field in schema.fields().iter().filter(|f| rarely_repeats(f)) {
+        b = b.set_column_dictionary_enabled(ColumnPath::from(field.name().as_str()), false);
+    }
     b.build()
+}
+
+/// Timestamps (to the microsecond) and sequence numbers are nearly all distinct: a
+/// dictionary of them fills its page and is given up, after hashing every value and
+/// leaving a page of values that compress worse than plain ones. Measured on 16× bench
+/// data (3.5 M order-line state rows; 5.1 M shipments; 5.4 M order-line versions;
+/// DataFusion 55's writer, zstd 1, 2 files at a time): 2.0 → 1.5 s and 123 → 101 MB,
+/// 1.9 → 1.75 s and 95 → 85 MB, 1.68 → 1.38 s and 68 → 50 MB.
+fn rarely_repeats(field: &Field) -> bool {
+    matches!(field.data_type(), DataType::Timestamp(..))
+        || (matches!(field.data_type(), DataType::Int64) && field.name().ends_with("_seq"))
 }
 
 /// Columns whose values hardly repeat (ids of events and documents).
@@ -255,7 +270,8 @@ impl Open {
             None => {
                 let path = txn.stage(&self.rel)?;
                 let file = File::create(&path).map_err(io_at(&path))?;
-                let w = ArrowWriter::try_new(file, Arc::clone(schema), Some(writer_properties()))?;
+                let props = writer_properties(schema);
+                let w = ArrowWriter::try_new(file, Arc::clone(schema), Some(props))?;
                 self.writer.insert(w)
             }
         };
@@ -347,7 +363,7 @@ impl RejectWriter {
             self.writer = Some(ArrowWriter::try_new(
                 file,
                 rejects_schema(),
-                Some(writer_properties()),
+                Some(writer_properties(&rejects_schema())),
             )?);
         }
         let n = rejects.len();
@@ -378,5 +394,77 @@ impl RejectWriter {
             w.close()?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::parquet::basic::Encoding;
+    use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+
+    #[test]
+    fn timestamps_and_sequence_numbers_are_written_without_a_dictionary() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("sku", DataType::Utf8, false),
+            Field::new(
+                "shipped_at",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                false,
+            ),
+            Field::new("_ingest_seq", DataType::Int64, false),
+            Field::new("picks", DataType::Int64, false),
+            Field::new("event_id", DataType::Utf8, false),
+        ]));
+        let n = 1000;
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![
+                Arc::new(StringArray::from_iter_values(
+                    (0..n).map(|i| format!("SKU-{}", i % 7)),
+                )),
+                Arc::new(
+                    TimestampMicrosecondArray::from_iter_values((0..n).map(|i| i * 1_000_003))
+                        .with_timezone("UTC"),
+                ),
+                Arc::new(Int64Array::from_iter_values(0..n)),
+                Arc::new(Int64Array::from_iter_values((0..n).map(|i| i % 3))),
+                Arc::new(StringArray::from_iter_values(
+                    (0..n).map(|i| format!("E-{i}")),
+                )),
+            ],
+        )
+        .expect("batch");
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("f.parquet");
+        let file = File::create(&path).expect("file");
+        let mut w =
+            ArrowWriter::try_new(file, Arc::clone(&schema), Some(writer_properties(&schema)))
+                .expect("writer");
+        w.write(&batch).expect("write");
+        w.close().expect("close");
+        let reader = SerializedFileReader::new(File::open(&path).expect("open")).expect("read");
+        let group = reader.metadata().row_group(0);
+        let dictionary: Vec<(String, bool)> = group
+            .columns()
+            .iter()
+            .map(|c| {
+                let dict = c.dictionary_page_offset().is_some()
+                    || c.encodings()
+                        .any(|e| e == Encoding::RLE_DICTIONARY || e == Encoding::PLAIN_DICTIONARY);
+                (c.column_path().string(), dict)
+            })
+            .collect();
+        let expected: Vec<(String, bool)> = [
+            ("sku", true),
+            ("shipped_at", false),
+            ("_ingest_seq", false),
+            ("picks", true),
+            ("event_id", false),
+        ]
+        .iter()
+        .map(|(c, d)| (c.to_string(), *d))
+        .collect();
+        assert_eq!(dictionary, expected);
     }
 }

@@ -144,7 +144,7 @@ fn merge_day(
         let mut writer = ArrowWriter::try_new(
             file,
             Arc::clone(&file_schema),
-            Some(crate::lake::writer_properties()),
+            Some(crate::lake::writer_properties(&file_schema)),
         )?;
         let mut rows = 0u64;
         while let Some(batch) = stream.next().await {

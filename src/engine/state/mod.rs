@@ -1467,7 +1467,7 @@ async fn write_stream(
                     let w = ArrowWriter::try_new(
                         file,
                         Arc::clone(&schema),
-                        Some(crate::lake::writer_properties()),
+                        Some(crate::lake::writer_properties(&schema)),
                     )?;
                     e.insert((rel, w))
                 }
