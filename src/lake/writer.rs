@@ -360,11 +360,9 @@ impl RejectWriter {
             );
             let path = txn.stage(&rel)?;
             let file = File::create(&path).map_err(io_at(&path))?;
-            self.writer = Some(ArrowWriter::try_new(
-                file,
-                rejects_schema(),
-                Some(writer_properties(&rejects_schema())),
-            )?);
+            let schema = rejects_schema();
+            let props = writer_properties(&schema);
+            self.writer = Some(ArrowWriter::try_new(file, schema, Some(props))?);
         }
         let n = rejects.len();
         let columns: Vec<ArrayRef> = vec![
