@@ -459,16 +459,72 @@ pub fn maintain(
     txn: &Txn,
     half_life: f64,
 ) -> Result<Vec<(&'static Kind, StateChange)>> {
+    let snaps = &Snaps::load(lake);
+    let mut jobs: Vec<Job> = KINDS
+        .into_iter()
+        .map(|kind| -> Job {
+            Box::new(move || {
+                let started = std::time::Instant::now();
+                Ok(maintain_one(snaps, txn, kind)?.map(|change| {
+                    let took = started.elapsed();
+                    (kind, StateChange { took, ..change })
+                }))
+            })
+        })
+        .collect();
+    jobs.push(Box::new(move || {
+        Ok(picks::maintain(snaps, txn, half_life, false)?.map(|c| (&picks::PICKS, c)))
+    }));
+    side_by_side(&jobs)
+}
+
+/// What the upkeep of one state changed, if anything.
+type Done = Result<Option<(&'static Kind, StateChange)>>;
+
+/// The upkeep of one state.
+type Job<'a> = Box<dyn Fn() -> Done + Send + Sync + 'a>;
+
+/// Run `jobs` on two threads, each taking the next job in order when it is free, and
+/// return what they changed in the jobs' order; the first error (in that order) when
+/// one fails, after which no job starts.
+///
+/// The order-line state comes first and takes most of the time; the other states
+/// run beside it. Each state's queries keep both cores busy only part of the time
+/// (one partition finishing before the other, a file being written, a Delta log
+/// read), so a second state fills the gaps. Every job stages its own files in the
+/// transaction and reads only the event tables and its own state, so the order in
+/// which they run does not change what they write.
+fn side_by_side(jobs: &[Job]) -> Result<Vec<(&'static Kind, StateChange)>> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let done: Vec<Mutex<Option<Done>>> = jobs.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..2 {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(job) = jobs.get(i) else { break };
+                    let result = job();
+                    if result.is_err() {
+                        next.store(jobs.len(), Ordering::SeqCst);
+                    }
+                    if let Ok(mut slot) = done[i].lock() {
+                        *slot = Some(result);
+                    }
+                }
+            });
+        }
+    });
     let mut out = Vec::new();
-    let snaps = Snaps::load(lake);
-    for kind in KINDS {
-        let started = std::time::Instant::now();
-        if let Some(change) = maintain_one(&snaps, txn, kind)? {
-            let took = started.elapsed();
-            out.push((kind, StateChange { took, ..change }));
+    for slot in done {
+        match slot.into_inner().ok().flatten() {
+            Some(Ok(Some(change))) => out.push(change),
+            Some(Err(e)) => return Err(e),
+            // Not run (a job before it failed: its error comes first) or no change.
+            Some(Ok(None)) | None => {}
         }
     }
-    out.extend(picks::maintain(&snaps, txn, half_life, false)?.map(|c| (&picks::PICKS, c)));
     Ok(out)
 }
 
@@ -747,48 +803,60 @@ pub fn rebuild(
     txn: &Txn,
     half_life: f64,
 ) -> Result<Vec<(&'static Kind, StateChange)>> {
-    let mut out = Vec::new();
-    let snaps = Snaps::load(lake);
-    for kind in KINDS {
-        let started = std::time::Instant::now();
-        let state = snaps.get(kind.rel)?;
-        let mut sources = Sources::default();
-        for (table, view) in kind.sources {
-            let snap = snaps.get(table)?;
-            let mut files = super::lake_files(lake, table, &snap)?;
-            if kind.old_months_only {
-                let latest = files
-                    .iter()
-                    .filter_map(|f| f.date)
-                    .max()
-                    .unwrap_or(i32::MIN);
-                // Old months whose rows the Delta log counts (see `maintain_copy`).
-                let counted = rows_by_month(&files);
-                files.retain(|f| {
-                    f.date.is_some_and(|d| {
-                        let m = month_of(d);
-                        copied_month(m, latest) && counted.get(&m).is_some_and(Option::is_some)
-                    })
-                });
-            }
-            sources.lake.push((view, files));
-            sources.new.push((view, Vec::new()));
+    let snaps = &Snaps::load(lake);
+    let mut jobs: Vec<Job> = KINDS
+        .into_iter()
+        .map(|kind| -> Job { Box::new(move || rebuild_one(snaps, txn, kind).map(Some)) })
+        .collect();
+    jobs.push(Box::new(move || {
+        Ok(picks::maintain(snaps, txn, half_life, true)?.map(|c| (&picks::PICKS, c)))
+    }));
+    side_by_side(&jobs)
+}
+
+/// Recompute the state of `kind` (see [`rebuild`]).
+fn rebuild_one(
+    snaps: &Snaps,
+    txn: &Txn,
+    kind: &'static Kind,
+) -> Result<(&'static Kind, StateChange)> {
+    let lake = snaps.lake;
+    let started = std::time::Instant::now();
+    let state = snaps.get(kind.rel)?;
+    let mut sources = Sources::default();
+    for (table, view) in kind.sources {
+        let snap = snaps.get(table)?;
+        let mut files = super::lake_files(lake, table, &snap)?;
+        if kind.old_months_only {
+            let latest = files
+                .iter()
+                .filter_map(|f| f.date)
+                .max()
+                .unwrap_or(i32::MIN);
+            // Old months whose rows the Delta log counts (see `maintain_copy`).
+            let counted = rows_by_month(&files);
+            files.retain(|f| {
+                f.date.is_some_and(|d| {
+                    let m = month_of(d);
+                    copied_month(m, latest) && counted.get(&m).is_some_and(Option::is_some)
+                })
+            });
         }
-        for f in &state.files {
-            txn.remove_from_table(kind.rel, removed(f));
-        }
-        let rows = sources.rows();
-        let engine = super::Engine::new(&super::EngineOptions::default())?;
-        let ctx = engine.ctx().clone();
-        let change = engine.block_on(async move {
-            register(&ctx, lake, kind, sources).await?;
-            write_all(&ctx, txn, kind, rows).await
-        })?;
-        let took = started.elapsed();
-        out.push((kind, StateChange { took, ..change }));
+        sources.lake.push((view, files));
+        sources.new.push((view, Vec::new()));
     }
-    out.extend(picks::maintain(&snaps, txn, half_life, true)?.map(|c| (&picks::PICKS, c)));
-    Ok(out)
+    for f in &state.files {
+        txn.remove_from_table(kind.rel, removed(f));
+    }
+    let rows = sources.rows();
+    let engine = super::Engine::new(&super::EngineOptions::default())?;
+    let ctx = engine.ctx().clone();
+    let change = engine.block_on(async move {
+        register(&ctx, lake, kind, sources).await?;
+        write_all(&ctx, txn, kind, rows).await
+    })?;
+    let took = started.elapsed();
+    Ok((kind, StateChange { took, ..change }))
 }
 
 #[derive(Default)]
@@ -1489,6 +1557,57 @@ fn date_of(rel: &str) -> Option<NaiveDate> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn states_kept_side_by_side_come_back_in_order_and_the_first_error_wins() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::time::Duration;
+        let change = |lines| StateChange {
+            lines,
+            ..StateChange::default()
+        };
+        let ran = AtomicUsize::new(0);
+        // The first job is the slowest: the others finish before it on the other thread.
+        let jobs: Vec<Job> = vec![
+            Box::new(|| {
+                ran.fetch_add(1, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(100));
+                Ok(Some((&ORDER_LINES, change(1))))
+            }),
+            Box::new(|| {
+                ran.fetch_add(1, Ordering::SeqCst);
+                Ok(None)
+            }),
+            Box::new(|| {
+                ran.fetch_add(1, Ordering::SeqCst);
+                Ok(Some((&EXCEPTIONS, change(3))))
+            }),
+        ];
+        let got: Vec<(&str, u64)> = side_by_side(&jobs)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(kind, c)| (kind.rel, c.lines))
+            .collect();
+        assert_eq!(got, [(ORDER_LINES.rel, 1), (EXCEPTIONS.rel, 3)]);
+        assert_eq!(ran.load(Ordering::SeqCst), 3);
+
+        let failed = |name: &str| Error::Lake {
+            path: name.into(),
+            message: "failed".into(),
+        };
+        // Both fail, the second first: the error reported is the first job's.
+        let jobs: Vec<Job> = vec![
+            Box::new(|| {
+                std::thread::sleep(Duration::from_millis(100));
+                Err(failed("first"))
+            }),
+            Box::new(|| Err(failed("second"))),
+        ];
+        match side_by_side(&jobs) {
+            Err(Error::Lake { path, .. }) => assert_eq!(path, std::path::Path::new("first")),
+            other => panic!("expected the first job's error, got {other:?}"),
+        }
+    }
 
     #[test]
     fn every_kind_has_a_schema_a_folder_and_a_name_of_its_own() {
