@@ -68,43 +68,48 @@ pub async fn run_checks(
     checks: &[Query],
     params: &Params,
 ) -> Vec<CheckResult> {
-    let mut out = Vec::new();
-    for c in checks {
-        let started = Instant::now();
-        let header = parse_header(&c.sql);
-        let mut r = CheckResult {
-            name: c.name.clone(),
-            title: header.title.clone(),
-            description: header.description.clone(),
-            violations: 0,
-            sample: Vec::new(),
-            error: None,
-            seconds: 0.0,
-        };
-        match super::run_sql(ctx, &c.name, &c.sql, &params.with_defaults(&header.params)).await {
-            Ok((_, batches)) => {
-                r.violations = batches.iter().map(|b| b.num_rows()).sum();
-                let mut buf = Vec::new();
-                {
-                    let mut w = ArrayWriter::new(&mut buf);
-                    let mut left = SAMPLE_ROWS;
-                    for b in &batches {
-                        if left == 0 {
-                            break;
-                        }
-                        let part = b.slice(0, b.num_rows().min(left));
-                        left -= part.num_rows();
-                        let _ = w.write(&part);
+    super::at_once(checks, |c| {
+        let (ctx, c, params) = (ctx.clone(), c.clone(), params.clone());
+        async move { run_check(&ctx, &c, &params).await }
+    })
+    .await
+}
+
+/// Run one check: its violations and a sample of them, or its error.
+async fn run_check(ctx: &SessionContext, c: &Query, params: &Params) -> CheckResult {
+    let started = Instant::now();
+    let header = parse_header(&c.sql);
+    let mut r = CheckResult {
+        name: c.name.clone(),
+        title: header.title.clone(),
+        description: header.description.clone(),
+        violations: 0,
+        sample: Vec::new(),
+        error: None,
+        seconds: 0.0,
+    };
+    match super::run_sql(ctx, &c.name, &c.sql, &params.with_defaults(&header.params)).await {
+        Ok((_, batches)) => {
+            r.violations = batches.iter().map(|b| b.num_rows()).sum();
+            let mut buf = Vec::new();
+            {
+                let mut w = ArrayWriter::new(&mut buf);
+                let mut left = SAMPLE_ROWS;
+                for b in &batches {
+                    if left == 0 {
+                        break;
                     }
-                    let _ = w.finish();
+                    let part = b.slice(0, b.num_rows().min(left));
+                    left -= part.num_rows();
+                    let _ = w.write(&part);
                 }
-                r.sample = serde_json::from_slice(&buf).unwrap_or_default();
+                let _ = w.finish();
             }
-            Err(Error::Query { message, .. }) => r.error = Some(message),
-            Err(e) => r.error = Some(e.to_string()),
+            r.sample = serde_json::from_slice(&buf).unwrap_or_default();
         }
-        r.seconds = started.elapsed().as_secs_f64();
-        out.push(r);
+        Err(Error::Query { message, .. }) => r.error = Some(message),
+        Err(e) => r.error = Some(e.to_string()),
     }
-    out
+    r.seconds = started.elapsed().as_secs_f64();
+    r
 }

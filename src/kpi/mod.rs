@@ -515,14 +515,48 @@ pub fn plain_types(
     Ok((out_schema, out))
 }
 
-/// Run every query; failures are kept per query.
+/// Queries of one run that are in flight at once (see [`at_once`]).
+pub const QUERIES_AT_ONCE: usize = 2;
+
+/// `work` for every item, [`QUERIES_AT_ONCE`] at a time, each on a task of its own;
+/// the outputs in the items' order.
+///
+/// A query keeps both cores busy only part of the time: planning, a small window's
+/// scans, a final merge or aggregation run on one thread. A second query fills those
+/// gaps (a night on the 365-day history bench: the KPI phase 1.29 -> 1.10 s). The
+/// queries only read the session (views bound before; a kept view is computed once,
+/// behind a lock, by whichever query reads it first), so what they return does not
+/// depend on the order they run in. A panic in `work` is raised again here; the tasks
+/// are never aborted.
+pub async fn at_once<I, F, Fut>(items: I, mut work: F) -> Vec<Fut::Output>
+where
+    I: IntoIterator,
+    F: FnMut(I::Item) -> Fut,
+    Fut: std::future::Future + Send + 'static,
+    Fut::Output: Send + 'static,
+{
+    use futures::StreamExt;
+    futures::stream::iter(items)
+        .map(|item| {
+            let task = tokio::spawn(work(item));
+            async move {
+                task.await
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+            }
+        })
+        .buffered(QUERIES_AT_ONCE)
+        .collect()
+        .await
+}
+
+/// Run every query ([`at_once`]); failures are kept per query.
 pub async fn run_all(ctx: &SessionContext, queries: &[Query], params: &Params) -> Vec<KpiResult> {
-    let mut out = Vec::with_capacity(queries.len());
-    for q in queries {
+    at_once(queries, |q| {
         let params = params.with_defaults(&q.header.params);
-        out.push(run_one(ctx, q, &q.sql, &params).await);
-    }
-    out
+        let (ctx, q) = (ctx.clone(), q.clone());
+        async move { run_one(&ctx, &q, &q.sql, &params).await }
+    })
+    .await
 }
 
 /// Run `sql` as the table of `query` (whose header documents it); a failure is kept
@@ -635,6 +669,28 @@ pub fn markdown_reference() -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn at_once_runs_two_at_a_time_and_keeps_the_order() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        // Item i takes (4 - i) × 100 ms: each finishes before the one started first.
+        let out = at_once(0..4_u64, |i| {
+            let (running, most) = (Arc::clone(&running), Arc::clone(&most));
+            async move {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                std::thread::sleep(std::time::Duration::from_millis((4 - i) * 100));
+                running.fetch_sub(1, Ordering::SeqCst);
+                i * 10
+            }
+        })
+        .await;
+        assert_eq!(out, [0, 10, 20, 30]);
+        assert_eq!(most.load(Ordering::SeqCst), QUERIES_AT_ONCE);
+    }
 
     #[test]
     fn headers() {

@@ -125,20 +125,34 @@ pub async fn register(
             bind_views(ctx, &p.params, ViewUse::ONCE).await?;
         }
         let bind_seconds = started.elapsed().as_secs_f64();
+        let queries: Vec<(String, Query)> = to_run
+            .iter()
+            .filter_map(|name| Some((name.clone(), tables.get(name)?.query.clone())))
+            .collect();
+        let mut results: BTreeMap<String, _> = crate::kpi::at_once(queries, |(name, q)| {
+            let (ctx, params) = (ctx.clone(), p.params.clone());
+            let (period, end) = (p.name, p.end());
+            async move {
+                let query_started = std::time::Instant::now();
+                let result = run_query(&ctx, &q, &params).await;
+                tracing::debug!(
+                    kpi = %name,
+                    period,
+                    end = %end,
+                    seconds = query_started.elapsed().as_secs_f64(),
+                    "period query done"
+                );
+                (name, result)
+            }
+        })
+        .await
+        .into_iter()
+        .collect();
         for name in tables.keys().cloned().collect::<Vec<_>>() {
             let Some(src) = tables.get_mut(&name) else {
                 continue;
             };
-            let ok = if to_run.contains(&name) {
-                let query_started = std::time::Instant::now();
-                let result = run_query(ctx, &src.query, &p.params).await;
-                tracing::debug!(
-                    kpi = %name,
-                    period = p.name,
-                    end = %p.end(),
-                    seconds = query_started.elapsed().as_secs_f64(),
-                    "period query done"
-                );
+            let ok = if let Some(result) = results.remove(&name) {
                 match result {
                     Ok((_, batches)) => src.add(p.name, p.end(), &batches),
                     Err(e) => {
