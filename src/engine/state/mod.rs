@@ -608,14 +608,14 @@ fn maintain_one(snaps: &Snaps, txn: &Txn, kind: &'static Kind) -> Result<Option<
             txn.remove_from_table(kind.rel, removed(f));
         }
     }
-    let rows = sources.rows();
+    if missing || stale {
+        return build_whole(lake, txn, kind, sources).map(Some);
+    }
     let engine = super::Engine::new(&super::EngineOptions::default())?;
     let ctx = engine.ctx().clone();
     let change = engine.block_on(async move {
         register(&ctx, lake, kind, sources).await?;
-        if missing || stale {
-            write_all(&ctx, txn, kind, rows).await
-        } else if kind.append {
+        if kind.append {
             let merged: Vec<&crate::lake::SnapshotFile> =
                 merge.iter().map(|&i| &state.files[i]).collect();
             append(&ctx, txn, kind, &merged).await
@@ -848,15 +848,26 @@ fn rebuild_one(
     for f in &state.files {
         txn.remove_from_table(kind.rel, removed(f));
     }
+    let change = build_whole(lake, txn, kind, sources)?;
+    let took = started.elapsed();
+    Ok((kind, StateChange { took, ..change }))
+}
+
+/// The whole state of `kind` computed from `sources` and staged in `txn` (a state
+/// that does not exist yet or no longer matches its source, a rebuild).
+fn build_whole(
+    lake: &Lake,
+    txn: &Txn,
+    kind: &'static Kind,
+    sources: Sources,
+) -> Result<StateChange> {
     let rows = sources.rows();
     let engine = super::Engine::new(&super::EngineOptions::default())?;
     let ctx = engine.ctx().clone();
-    let change = engine.block_on(async move {
+    engine.block_on(async move {
         register(&ctx, lake, kind, sources).await?;
         write_all(&ctx, txn, kind, rows).await
-    })?;
-    let took = started.elapsed();
-    Ok((kind, StateChange { took, ..change }))
+    })
 }
 
 #[derive(Default)]
