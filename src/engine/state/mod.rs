@@ -486,7 +486,8 @@ type Job<'a> = Box<dyn Fn() -> Done + Send + Sync + 'a>;
 
 /// Run `jobs` on two threads, each taking the next job in order when it is free, and
 /// return what they changed in the jobs' order; the first error (in that order) when
-/// one fails, after which no job starts.
+/// one fails. After a failure neither thread takes another job (the one the other
+/// thread holds runs to its end; the transaction is not committed either way).
 ///
 /// The order-line state comes first and takes most of the time; the other states
 /// run beside it. Each state's queries keep both cores busy only part of the time
