@@ -222,35 +222,18 @@ impl PartitionedWriter {
     /// a duplicate: the sink holds back every row that may be one (see [`super::TableSink`]).
     pub fn finish(mut self, txn: &Txn) -> Result<()> {
         let open: Vec<Open> = std::mem::take(&mut self.open).into_values().collect();
-        let workers = std::thread::available_parallelism()
-            .map_or(2, |n| n.get())
-            .min(open.len())
-            .max(1);
-        let queue = std::sync::Mutex::new(open.into_iter());
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         let schema = &self.schema;
-        let result = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..workers)
-                .map(|_| {
-                    s.spawn(|| -> Result<()> {
-                        loop {
-                            let next = queue.lock().ok().and_then(|mut q| q.next());
-                            let Some(mut o) = next else { return Ok(()) };
-                            if o.pending_rows > 0 {
-                                let rows = o.pending_rows;
-                                o.write_row_group(txn, schema, rows)?;
-                            }
-                            if let Some(w) = o.writer.take() {
-                                w.close()?;
-                            }
-                            crate::fault::point("lake.writer.closed");
-                        }
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect::<Result<Vec<()>>>()
+        let result = crate::runtime::on_threads(workers, open, |mut o| {
+            if o.pending_rows > 0 {
+                let rows = o.pending_rows;
+                o.write_row_group(txn, schema, rows)?;
+            }
+            if let Some(w) = o.writer.take() {
+                w.close()?;
+            }
+            crate::fault::point("lake.writer.closed");
+            Ok(())
         });
         self.account(0);
         result.map(|_| ())

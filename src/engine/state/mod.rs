@@ -484,10 +484,8 @@ type Done = Result<Option<(&'static Kind, StateChange)>>;
 /// The upkeep of one state.
 type Job<'a> = Box<dyn Fn() -> Done + Send + Sync + 'a>;
 
-/// Run `jobs` on two threads, each taking the next job in order when it is free, and
-/// return what they changed in the jobs' order; the first error (in that order) when
-/// one fails. After a failure neither thread takes another job (the one the other
-/// thread holds runs to its end; the transaction is not committed either way).
+/// Run `jobs` on two threads ([`crate::runtime::on_threads`]) and return what they
+/// changed, in the jobs' order.
 ///
 /// The order-line state comes first and takes most of the time; the other states
 /// run beside it. Each state's queries keep both cores busy only part of the time
@@ -496,37 +494,8 @@ type Job<'a> = Box<dyn Fn() -> Done + Send + Sync + 'a>;
 /// transaction and reads only the event tables and its own state, so the order in
 /// which they run does not change what they write.
 fn side_by_side(jobs: &[Job]) -> Result<Vec<(&'static Kind, StateChange)>> {
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let next = AtomicUsize::new(0);
-    let done: Vec<Mutex<Option<Done>>> = jobs.iter().map(|_| Mutex::new(None)).collect();
-    std::thread::scope(|scope| {
-        for _ in 0..2 {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(job) = jobs.get(i) else { break };
-                    let result = job();
-                    if result.is_err() {
-                        next.store(jobs.len(), Ordering::SeqCst);
-                    }
-                    if let Ok(mut slot) = done[i].lock() {
-                        *slot = Some(result);
-                    }
-                }
-            });
-        }
-    });
-    let mut out = Vec::new();
-    for slot in done {
-        match slot.into_inner().ok().flatten() {
-            Some(Ok(Some(change))) => out.push(change),
-            Some(Err(e)) => return Err(e),
-            // Not run (a job before it failed: its error comes first) or no change.
-            Some(Ok(None)) | None => {}
-        }
-    }
-    Ok(out)
+    let changed = crate::runtime::on_threads(2, jobs.iter().collect(), |job| job())?;
+    Ok(changed.into_iter().flatten().collect())
 }
 
 /// The committed snapshots of every state and source folder, loaded at once before
