@@ -118,6 +118,22 @@ pub fn ingest(
     let committing = Instant::now();
     let committed = txn.commit()?;
     tracing::info!(seconds = committing.elapsed().as_secs_f64(), "committed");
+    // Housekeeping after the commit: a failure leaves old files for the next ingest
+    // (or `lake vacuum`), not a failed ingest.
+    if committed && config.ingest.state_retain_hours > 0.0 {
+        let sweeping = Instant::now();
+        match lake.vacuum_state(config.ingest.state_retain_hours) {
+            Ok(files) => tracing::info!(
+                files,
+                seconds = sweeping.elapsed().as_secs_f64(),
+                "replaced state files deleted"
+            ),
+            Err(e) => tracing::warn!(
+                error = %e,
+                "replaced state files not deleted: the next ingest tries again, `opintel lake vacuum` deletes them too"
+            ),
+        }
+    }
     Ok(IngestReport::new(
         committed.then_some(txn_id),
         reports,

@@ -101,8 +101,12 @@ pub fn vacuum(
     let mut out = Vec::new();
     for rel in table_folders() {
         let files = lake.snapshot(&rel, None)?.files.len();
-        let deleted =
-            crate::runtime::block_on(delta::vacuum(lake.location(), &rel, retain_hours))??;
+        let deleted = crate::runtime::block_on(delta::vacuum(
+            lake.location(),
+            &rel,
+            retain_hours as f64,
+            delta::Sweep::Everything,
+        ))??;
         if let Some(d) = deleted {
             out.push(TableMaintenance {
                 table: rel,

@@ -341,6 +341,10 @@ pub struct IngestConfig {
     /// to the day, in its commit (see `engine::state::merge_days`); 0: never, each
     /// ingest adds files of its own (for readers that expect a table only to grow).
     pub merge_day_rows: usize,
+    /// After each ingest's commit, the state tables' files its upkeep (or an earlier
+    /// one) replaced are deleted once no version of this many hours reads them (see
+    /// `Lake::vacuum_state`); 0: never, they stay until `opintel lake vacuum`.
+    pub state_retain_hours: f64,
 }
 
 impl Default for IngestConfig {
@@ -354,6 +358,9 @@ impl Default for IngestConfig {
             parallel_files: 0,
             // One row group of the lake's writer.
             merge_day_rows: 256 * 1024,
+            // A week, as `opintel lake vacuum`: a reader still on an older version
+            // (a long notebook session) keeps its files.
+            state_retain_hours: 168.0,
         }
     }
 }
@@ -479,6 +486,13 @@ impl Config {
         }
         if self.ingest.batch_rows == 0 {
             return Err(Error::setting("ingest.batch_rows", "must be > 0"));
+        }
+        let h = self.ingest.state_retain_hours;
+        if !(h.is_finite() && h >= 0.0) {
+            return Err(Error::setting(
+                "ingest.state_retain_hours",
+                format!("must be ≥ 0 (0: never), not {h}"),
+            ));
         }
         for m in &self.sources {
             m.validate()?;

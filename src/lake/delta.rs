@@ -559,21 +559,71 @@ pub async fn optimize(loc: &Location, rel: &str, target: u64) -> Result<Option<(
     Ok(Some((metrics.num_files_removed, metrics.num_files_added)))
 }
 
-/// Delete files no version younger than `retain_hours` references; the file count.
-pub async fn vacuum(loc: &Location, rel: &str, retain_hours: u64) -> Result<Option<usize>> {
+/// How much a vacuum looks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sweep {
+    /// The files the log says a commit removed, once no version younger than the
+    /// retention reads them: read from the log alone, no listing.
+    Removed,
+    /// Those, and every file in the folder no version lists at all (an upload an
+    /// ingest killed before its commit left behind): lists the whole folder.
+    Everything,
+}
+
+/// Delete the files no version younger than `retain_hours` references (see [`Sweep`]);
+/// the file count, None when there is no table.
+pub async fn vacuum(
+    loc: &Location,
+    rel: &str,
+    retain_hours: f64,
+    sweep: Sweep,
+) -> Result<Option<usize>> {
+    use deltalake::operations::vacuum::VacuumMode;
     let table = open(loc, rel).await?;
     if !exists(&table) {
         return Ok(None);
     }
+    let store = table.object_store();
     let (_, metrics) = table
         .vacuum()
-        .with_retention_period(chrono::Duration::hours(retain_hours as i64))
+        .with_retention_period(chrono::Duration::milliseconds(
+            (retain_hours * 3_600_000.0) as i64,
+        ))
         .with_enforce_retention_duration(false)
-        // Also files no version lists at all (an upload an ingest killed before its
-        // commit left behind).
-        .with_mode(deltalake::operations::vacuum::VacuumMode::Full)
+        .with_mode(match sweep {
+            Sweep::Removed => VacuumMode::Lite,
+            Sweep::Everything => VacuumMode::Full,
+        })
+        // The nightly sweep only plans with Delta's rules and deletes the files
+        // itself: a vacuum that deletes commits twice to the log (its start and its
+        // end), two versions a night on every state table for nothing a reader needs.
+        .with_dry_run(sweep == Sweep::Removed)
         .await
         .map_err(|e| delta_err(rel, e))?;
+    if sweep == Sweep::Removed {
+        use futures::StreamExt;
+        use object_store::ObjectStoreExt as _;
+        let deletes = futures::stream::iter(metrics.files_deleted.iter())
+            .map(|f| {
+                let store = Arc::clone(&store);
+                async move {
+                    match store
+                        .delete(&object_store::path::Path::from(f.as_str()))
+                        .await
+                    {
+                        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                        Err(e) => Err(Error::Lake {
+                            path: format!("{rel}/{f}").into(),
+                            message: format!("could not delete a replaced file: {e}"),
+                        }),
+                    }
+                }
+            })
+            .buffer_unordered(16)
+            .collect::<Vec<_>>()
+            .await;
+        deletes.into_iter().collect::<Result<Vec<()>>>()?;
+    }
     Ok(Some(metrics.files_deleted.len()))
 }
 

@@ -457,6 +457,33 @@ impl Lake {
             .max()
     }
 
+    /// Delete the files of the state tables ([`STATE_FOLDERS`]) that a commit removed
+    /// and no version younger than `retain_hours` reads: the files each ingest's
+    /// upkeep replaced (see [`delta::Sweep::Removed`]). The states are opintel's own,
+    /// rewritten a few months at a time every night; without this, a year of nights
+    /// leaves about six times the live state's size in old files (the history bench's
+    /// 365-day lake: 3.5 GB of 4.1). The canonical tables keep their history for
+    /// readers' time travel until `opintel lake vacuum`. Returns the files deleted;
+    /// the first error, after every table was tried.
+    pub fn vacuum_state(&self, retain_hours: f64) -> Result<usize> {
+        // Opening a table on a disk makes its folder: a state not written yet stays
+        // without one (readers take a missing folder for a missing state).
+        let present = |rel: &&&str| {
+            self.loc
+                .local_root()
+                .is_none_or(|root| root.join(rel).join("_delta_log").is_dir())
+        };
+        let sweeps = STATE_FOLDERS
+            .iter()
+            .filter(present)
+            .map(|rel| delta::vacuum(&self.loc, rel, retain_hours, delta::Sweep::Removed));
+        let mut deleted = 0;
+        for r in crate::runtime::block_on(futures::future::join_all(sweeps))? {
+            deleted += r?.unwrap_or(0);
+        }
+        Ok(deleted)
+    }
+
     /// A table's files at `version` (the latest when None); `rel` is a table folder.
     pub fn snapshot(&self, rel: &str, version: Option<u64>) -> Result<Snapshot> {
         crate::runtime::block_on(delta::snapshot(&self.loc, rel, version))?

@@ -356,6 +356,17 @@ pub fn kpi_tables(report: &Path) -> BTreeMap<String, Vec<Vec<V>>> {
     out
 }
 
+/// The night folders `generate --out gen` wrote under `dir`, oldest first.
+pub fn export_days(dir: &Path) -> Vec<PathBuf> {
+    let mut days: Vec<PathBuf> = std::fs::read_dir(dir.join("gen/exports"))
+        .expect("exports")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    days.sort();
+    days
+}
+
 /// Run Python `script` with `args` in `dir`; its stdout (the test fails when it does).
 pub fn python(dir: &Path, script: &str, args: &[&str]) -> String {
     let mut all = vec!["-c", script];

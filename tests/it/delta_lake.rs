@@ -20,12 +20,7 @@ fn nights(dir: &Path) {
             "generate", "--out", "gen", "--scale", "0.02", "--days", "21", "--seed", "9",
         ],
     );
-    let mut days: Vec<_> = std::fs::read_dir(dir.join("gen/exports"))
-        .expect("exports")
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    days.sort();
+    let days = export_days(dir);
     for d in &days[..14] {
         let to = dir.join("night1").join(d.file_name().expect("name"));
         std::fs::create_dir_all(&to).expect("mkdir");
@@ -399,12 +394,7 @@ fn optimize_and_vacuum_change_no_answer() {
     let plain = std::fs::read_to_string(dir.join("gen/opintel.toml")).expect("config")
         + "\n[ingest]\nmerge_day_rows = 0\n";
     std::fs::write(dir.join("gen/plain.toml"), plain).expect("write config");
-    let mut days: Vec<_> = std::fs::read_dir(dir.join("gen/exports"))
-        .expect("exports")
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    days.sort();
+    let days = export_days(dir);
     for d in &days {
         for (config, lake) in [("gen/plain.toml", "lake"), ("gen/opintel.toml", "merged")] {
             let d = d.to_str().expect("utf8");
@@ -492,6 +482,100 @@ os._exit(0)
 
 /// A lake of the older layout (plain Hive-partitioned Parquet with opintel's commit
 /// log, no Delta log) becomes a Delta lake with the same rows and the same KPIs.
+/// Each ingest deletes the state files a commit replaced once no version younger than
+/// `[ingest] state_retain_hours` reads them. With 2 s of retention and the last night
+/// ingested 3 s after the one before: each state folder holds exactly the files its
+/// latest version reads plus those its last commit replaced (younger than 2 s), fewer
+/// than were ever written, and the version before the last still reads whole. With
+/// the retention at 0 nothing is deleted. (Delta's log, read by the deltalake package.)
+#[test]
+fn an_ingest_deletes_the_state_files_replaced_before_its_retention() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    nights(dir);
+    let base = std::fs::read_to_string(dir.join("gen/opintel.toml")).expect("config");
+    for (name, hours) in [("sweep", "0.00056"), ("keep", "0")] {
+        let text = format!("{base}\n[ingest]\nstate_retain_hours = {hours}\n");
+        std::fs::write(dir.join(format!("gen/{name}.toml")), text).expect("write config");
+    }
+    let days = export_days(dir);
+    let days = &days[..6];
+    for (i, d) in days.iter().enumerate() {
+        if i + 1 == days.len() {
+            std::thread::sleep(std::time::Duration::from_secs(3));
+        }
+        let d = d.to_str().expect("utf8");
+        for (config, lake) in [("gen/sweep.toml", "swept"), ("gen/keep.toml", "kept")] {
+            opintel_ok(dir, &["--config", config, "ingest", "--lake", lake, d]);
+        }
+    }
+    // Per state table: files on disk, files the latest version reads, files its last
+    // commit removed, files any commit added; whether the disk holds exactly the
+    // latest's and the last commit's removed ones; rows of the version before.
+    let folders = |lake: &str| -> BTreeMap<String, Vec<String>> {
+        python(
+            dir,
+            r#"
+import sys, os, json, glob, deltalake, pyarrow as pa
+root = os.path.join(sys.argv[1], "_state")
+for t in sorted(os.listdir(root)):
+    path = os.path.join(root, t)
+    if not os.path.isdir(os.path.join(path, "_delta_log")):
+        continue
+    disk = set()
+    for f in glob.glob(os.path.join(path, "**", "*.parquet"), recursive=True):
+        rel = os.path.relpath(f, path)
+        if not rel.startswith(("_", ".")):
+            disk.add(rel)
+    dt = deltalake.DeltaTable(path)
+    v = dt.version()
+    live = {a["path"] for a in pa.table(dt.get_add_actions(flatten=True)).to_pylist()}
+    ever, removed = set(), set()
+    for c in sorted(glob.glob(os.path.join(path, "_delta_log", "*.json"))):
+        for line in open(c):
+            a = json.loads(line)
+            if "add" in a:
+                ever.add(a["add"]["path"])
+            if "remove" in a and int(os.path.basename(c)[:20]) == v:
+                removed.add(a["remove"]["path"])
+    before = -1
+    if v > 0:
+        older = deltalake.DeltaTable(path, version=v - 1)
+        before = older.to_pyarrow_dataset().to_table().num_rows
+    exact = int(disk == (live | removed))
+    print(t, len(disk), len(live), len(removed), len(ever), exact, before)
+sys.stdout.flush()
+os._exit(0)
+"#,
+            &[lake],
+        )
+        .lines()
+        .filter_map(|l| {
+            let w: Vec<String> = l.split_whitespace().map(str::to_string).collect();
+            Some((w.first()?.clone(), w[1..].to_vec()))
+        })
+        .collect()
+    };
+    let n = |w: &[String], i: usize| w[i].parse::<i64>().expect("number");
+    let (swept, kept) = (folders("swept"), folders("kept"));
+    assert!(swept.contains_key("order_lines_v2"), "{swept:?}");
+    assert!(swept.keys().eq(kept.keys()), "{swept:?} {kept:?}");
+    for (t, w) in &swept {
+        // disk, live, removed by the last commit, ever added, exact, rows before.
+        assert_eq!(
+            n(w, 4),
+            1,
+            "{t}: disk = latest + last commit's removed: {w:?}"
+        );
+        let k = &kept[t];
+        assert_eq!(n(k, 0), n(k, 3), "{t}: retention 0 keeps every file: {k:?}");
+    }
+    // Reading the version before would have failed in Python had a file gone.
+    let w = &swept["order_lines_v2"];
+    assert!(n(w, 5) > 0, "the order-line state's version before: {w:?}");
+    assert!(n(w, 0) < n(w, 3), "order-line state files deleted: {w:?}");
+}
+
 #[test]
 fn a_lake_of_the_older_layout_is_migrated() {
     let tmp = tempfile::tempdir().expect("tmp");

@@ -23,12 +23,7 @@ fn nights() -> Nights {
             "generate", "--out", "gen", "--scale", "0.03", "--days", "21", "--seed", "5",
         ],
     );
-    let mut days: Vec<PathBuf> = std::fs::read_dir(dir.join("gen/exports"))
-        .expect("exports")
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    days.sort();
+    let days = export_days(&dir);
     std::fs::create_dir_all(dir.join("night1")).expect("dir");
     for d in &days[..14] {
         copy_dir(d, &dir.join("night1").join(d.file_name().expect("name")));
