@@ -39,7 +39,8 @@
 //! same transaction as the rows it derives from: its rewritten month partitions are
 //! staged like any file, and the files they replace are listed in the record's
 //! `removed` and taken out of the table by a Delta `remove` action in the same commit
-//! (the files stay on storage for older versions until `lake vacuum`).
+//! (the files stay on storage for older versions: until the first ingest after
+//! `[ingest] state_retain_hours`, see [`Lake::vacuum_state`], or `lake vacuum`).
 //!
 //! **One writer at a time**: an OS lock on a local disk; on an object store a lease
 //! object written with put-if-absent (see `lock`). Delta's own commits are

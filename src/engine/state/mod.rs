@@ -68,7 +68,8 @@
 //!    the staged rows;
 //! 4. each affected month is rewritten (its untouched lines plus the touched lines now
 //!    in it); the old files of those months are removed from the table in the same
-//!    commit (they stay on storage for older versions until a vacuum).
+//!    commit (they stay on storage for older versions, until an ingest a week later
+//!    deletes them: `Lake::vacuum_state`).
 //!
 //! A whole build (a lake's first ingest, a rebuild) computes the lines of one group
 //! of order ids at a time, about 3 M rows of versions and shipments per group, so its
