@@ -343,7 +343,8 @@ pub struct IngestConfig {
     pub merge_day_rows: usize,
     /// After each ingest's commit, the state tables' files its upkeep (or an earlier
     /// one) replaced are deleted once no version of this many hours reads them (see
-    /// `Lake::vacuum_state`); 0: never, they stay until `opintel lake vacuum`.
+    /// `Lake::vacuum_state`); 0: never, they stay until `opintel lake vacuum`. Keep
+    /// it under a week: Delta may forget a removal a week after it.
     pub state_retain_hours: f64,
 }
 
@@ -358,9 +359,12 @@ impl Default for IngestConfig {
             parallel_files: 0,
             // One row group of the lake's writer.
             merge_day_rows: 256 * 1024,
-            // A week, as `opintel lake vacuum`: a reader still on an older version
-            // (a long notebook session) keeps its files.
-            state_retain_hours: 168.0,
+            // Six days: a reader still on an older version (a long notebook session)
+            // keeps its files, and a nightly ingest sweeps a removal before Delta may
+            // drop it from a checkpoint (a week after it, by the tables'
+            // `delta.deletedFileRetentionDuration`), after which only `lake vacuum`
+            // (which lists the folders) finds the file.
+            state_retain_hours: 144.0,
         }
     }
 }

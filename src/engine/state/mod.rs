@@ -68,7 +68,7 @@
 //!    the staged rows;
 //! 4. each affected month is rewritten (its untouched lines plus the touched lines now
 //!    in it); the old files of those months are removed from the table in the same
-//!    commit (they stay on storage for older versions, until an ingest a week later
+//!    commit (they stay on storage for older versions, until an ingest six days later
 //!    deletes them: `Lake::vacuum_state`).
 //!
 //! A whole build (a lake's first ingest, a rebuild) computes the lines of one group
