@@ -579,6 +579,14 @@ pub async fn vacuum(
     sweep: Sweep,
 ) -> Result<Option<usize>> {
     use deltalake::operations::vacuum::VacuumMode;
+    // Opening a table on a disk makes its folder: one not written yet (a state no
+    // ingest needed so far) stays without one, as its readers expect.
+    if loc
+        .local_root()
+        .is_some_and(|root| !root.join(rel).join("_delta_log").is_dir())
+    {
+        return Ok(None);
+    }
     let table = open(loc, rel).await?;
     if !exists(&table) {
         return Ok(None);

@@ -467,16 +467,8 @@ impl Lake {
     /// readers' time travel until `opintel lake vacuum`. Returns the files deleted;
     /// the first error, after every table was tried.
     pub fn vacuum_state(&self, retain_hours: f64) -> Result<usize> {
-        // Opening a table on a disk makes its folder: a state not written yet stays
-        // without one (readers take a missing folder for a missing state).
-        let present = |rel: &&&str| {
-            self.loc
-                .local_root()
-                .is_none_or(|root| root.join(rel).join("_delta_log").is_dir())
-        };
         let sweeps = STATE_FOLDERS
             .iter()
-            .filter(present)
             .map(|rel| delta::vacuum(&self.loc, rel, retain_hours, delta::Sweep::Removed));
         let mut deleted = 0;
         for r in crate::runtime::block_on(futures::future::join_all(sweeps))? {

@@ -367,6 +367,16 @@ pub fn export_days(dir: &Path) -> Vec<PathBuf> {
     days
 }
 
+/// `text`'s lines by their first word: the other words of each.
+pub fn keyed_lines(text: &str) -> std::collections::BTreeMap<String, Vec<String>> {
+    text.lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace().map(str::to_string);
+            Some((w.next()?, w.collect()))
+        })
+        .collect()
+}
+
 /// Run Python `script` with `args` in `dir`; its stdout (the test fails when it does).
 pub fn python(dir: &Path, script: &str, args: &[&str]) -> String {
     let mut all = vec!["-c", script];

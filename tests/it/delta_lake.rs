@@ -404,7 +404,7 @@ fn optimize_and_vacuum_change_no_answer() {
     // Per table: files, days, rows, and a digest of its rows (as the deltalake package
     // reads them, sorted).
     let layout = |lake: &str| -> BTreeMap<String, (usize, usize, String)> {
-        python(
+        let out = python(
             dir,
             r#"
 import sys, os, hashlib, deltalake, pyarrow as pa
@@ -422,17 +422,14 @@ sys.stdout.flush()
 os._exit(0)
 "#,
             &[lake],
-        )
-        .lines()
-        .filter_map(|l| {
-            let w: Vec<&str> = l.split_whitespace().collect();
-            let n = |i: usize| w.get(i).and_then(|x| x.parse::<usize>().ok());
-            Some((
-                w.first()?.to_string(),
-                (n(1)?, n(2)?, format!("{}:{}", n(3)?, w.get(4)?)),
-            ))
-        })
-        .collect()
+        );
+        keyed_lines(&out)
+            .into_iter()
+            .filter_map(|(t, w)| {
+                let n = |i: usize| w.get(i).and_then(|x| x.parse::<usize>().ok());
+                Some((t, (n(0)?, n(1)?, format!("{}:{}", n(2)?, w.get(3)?))))
+            })
+            .collect()
     };
     let (unmerged, merged) = (layout("lake"), layout("merged"));
     assert!(merged.len() >= 9, "{merged:?}");
@@ -513,7 +510,7 @@ fn an_ingest_deletes_the_state_files_replaced_before_its_retention() {
     // commit removed, files any commit added; whether the disk holds exactly the
     // latest's and the last commit's removed ones; rows of the version before.
     let folders = |lake: &str| -> BTreeMap<String, Vec<String>> {
-        python(
+        let out = python(
             dir,
             r#"
 import sys, os, json, glob, deltalake, pyarrow as pa
@@ -548,13 +545,8 @@ sys.stdout.flush()
 os._exit(0)
 "#,
             &[lake],
-        )
-        .lines()
-        .filter_map(|l| {
-            let w: Vec<String> = l.split_whitespace().map(str::to_string).collect();
-            Some((w.first()?.clone(), w[1..].to_vec()))
-        })
-        .collect()
+        );
+        keyed_lines(&out)
     };
     let n = |w: &[String], i: usize| w[i].parse::<i64>().expect("number");
     let (swept, kept) = (folders("swept"), folders("kept"));
