@@ -41,8 +41,12 @@ stock AS (
            sum(CASE WHEN s.status = 'damaged' THEN s.qty ELSE 0 END) AS damaged,
            sum(CASE WHEN s.status = 'in_transit' THEN s.qty ELSE 0 END) AS in_transit,
            sum(CASE WHEN s.status = 'on_hold' THEN s.qty ELSE 0 END) AS on_hold
-    FROM inventory_snapshots s
-    JOIN latest l
+    -- The few latest snapshots first: the join builds its table from them and hands
+    -- their times to the scan of the snapshots, which then reads only the row groups
+    -- that hold them. The other way round it built the table from every snapshot row
+    -- (11.9 M at 16x: this query 3.7-4.0 -> 2.7 s).
+    FROM latest l
+    JOIN inventory_snapshots s
       ON l.warehouse_id = s.warehouse_id
      AND l.snapshot_at = s.snapshot_at
     WHERE s.event_date <= $partition_max
