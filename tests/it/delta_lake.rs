@@ -484,7 +484,8 @@ os._exit(0)
 /// ingested 3 s after the one before: each state folder holds exactly the files its
 /// latest version reads plus those its last commit replaced (younger than 2 s), fewer
 /// than were ever written, and the version before the last still reads whole. With
-/// the retention at 0 nothing is deleted. (Delta's log, read by the deltalake package.)
+/// the retention at 0 nothing is deleted. The same on an S3 lake, where the deletions
+/// go through the object store. (Delta's log, read by the deltalake package.)
 #[test]
 fn an_ingest_deletes_the_state_files_replaced_before_its_retention() {
     let tmp = tempfile::tempdir().expect("tmp");
@@ -495,6 +496,9 @@ fn an_ingest_deletes_the_state_files_replaced_before_its_retention() {
         let text = format!("{base}\n[ingest]\nstate_retain_hours = {hours}\n");
         std::fs::write(dir.join(format!("gen/{name}.toml")), text).expect("write config");
     }
+    let s3 = S3Server::start("lake");
+    let env = s3.env();
+    let url = s3.url("swept");
     let days = export_days(dir);
     let days = &days[..6];
     for (i, d) in days.iter().enumerate() {
@@ -502,8 +506,13 @@ fn an_ingest_deletes_the_state_files_replaced_before_its_retention() {
             std::thread::sleep(std::time::Duration::from_secs(3));
         }
         let d = d.to_str().expect("utf8");
-        for (config, lake) in [("gen/sweep.toml", "swept"), ("gen/keep.toml", "kept")] {
-            opintel_ok(dir, &["--config", config, "ingest", "--lake", lake, d]);
+        for (config, lake) in [
+            ("gen/sweep.toml", "swept"),
+            ("gen/keep.toml", "kept"),
+            ("gen/sweep.toml", url.as_str()),
+        ] {
+            let args = ["--config", config, "ingest", "--lake", lake, d];
+            opintel_env_ok(dir, &args, &env);
         }
     }
     // Per state table: files on disk, files the latest version reads, files its last
@@ -513,38 +522,52 @@ fn an_ingest_deletes_the_state_files_replaced_before_its_retention() {
         let out = python(
             dir,
             r#"
-import sys, os, json, glob, deltalake, pyarrow as pa
-root = os.path.join(sys.argv[1], "_state")
-for t in sorted(os.listdir(root)):
-    path = os.path.join(root, t)
-    if not os.path.isdir(os.path.join(path, "_delta_log")):
+import sys, os, json, posixpath, deltalake, pyarrow as pa, pyarrow.fs as pafs
+lake, endpoint = sys.argv[1], sys.argv[2]
+if lake.startswith("s3://"):
+    fs = pafs.S3FileSystem(endpoint_override=endpoint, access_key="test", secret_key="test",
+                           region="us-east-1", scheme="http")
+    base, scheme = lake[len("s3://"):], "s3://"
+    opts = {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1",
+            "AWS_ALLOW_HTTP": "true"}
+else:
+    fs, base, scheme, opts = pafs.LocalFileSystem(), os.path.abspath(lake), "", None
+def listing(path, recursive=False):
+    return fs.get_file_info(pafs.FileSelector(path, recursive=recursive, allow_not_found=True))
+for info in sorted(listing(base + "/_state"), key=lambda i: i.path):
+    path, t = info.path, posixpath.basename(info.path)
+    logs = [f.path for f in listing(path + "/_delta_log") if f.path.endswith(".json")]
+    if info.type != pafs.FileType.Directory or not logs:
         continue
     disk = set()
-    for f in glob.glob(os.path.join(path, "**", "*.parquet"), recursive=True):
-        rel = os.path.relpath(f, path)
-        if not rel.startswith(("_", ".")):
+    for f in listing(path, recursive=True):
+        rel = posixpath.relpath(f.path, path)
+        if f.type == pafs.FileType.File and rel.endswith(".parquet") and not rel.startswith(("_", ".")):
             disk.add(rel)
-    dt = deltalake.DeltaTable(path)
+    dt = deltalake.DeltaTable(scheme + path, storage_options=opts)
     v = dt.version()
     live = {a["path"] for a in pa.table(dt.get_add_actions(flatten=True)).to_pylist()}
     ever, removed = set(), set()
-    for c in sorted(glob.glob(os.path.join(path, "_delta_log", "*.json"))):
-        for line in open(c):
+    for c in sorted(logs):
+        with fs.open_input_stream(c) as stream:
+            text = stream.read().decode()
+        for line in text.splitlines():
             a = json.loads(line)
             if "add" in a:
                 ever.add(a["add"]["path"])
-            if "remove" in a and int(os.path.basename(c)[:20]) == v:
+            if "remove" in a and int(posixpath.basename(c)[:20]) == v:
                 removed.add(a["remove"]["path"])
     before = -1
     if v > 0:
-        older = deltalake.DeltaTable(path, version=v - 1)
+        older = deltalake.DeltaTable(scheme + path, version=v - 1, storage_options=opts)
         before = older.to_pyarrow_dataset().to_table().num_rows
     exact = int(disk == (live | removed))
     print(t, len(disk), len(live), len(removed), len(ever), exact, before)
 sys.stdout.flush()
 os._exit(0)
 "#,
-            &[lake],
+            &[lake, &s3.endpoint],
         );
         keyed_lines(&out)
     };
@@ -566,6 +589,26 @@ os._exit(0)
     let w = &swept["order_lines_v2"];
     assert!(n(w, 5) > 0, "the order-line state's version before: {w:?}");
     assert!(n(w, 0) < n(w, 3), "order-line state files deleted: {w:?}");
+    // The S3 lake: the same states, each holding exactly what the local one holds
+    // by the same rule, its deleted files gone from the bucket.
+    let remote = folders(&url);
+    assert!(remote.keys().eq(swept.keys()), "{remote:?} {swept:?}");
+    for (t, w) in &remote {
+        assert_eq!(
+            n(w, 4),
+            1,
+            "{t} on S3: bucket = latest + last commit's removed: {w:?}"
+        );
+    }
+    let w = &remote["order_lines_v2"];
+    assert!(
+        n(w, 5) > 0,
+        "the order-line state's version before, on S3: {w:?}"
+    );
+    assert!(
+        n(w, 0) < n(w, 3),
+        "order-line state files deleted from S3: {w:?}"
+    );
 }
 
 #[test]
