@@ -22,6 +22,10 @@ pub const STATE_TABLE: &str = "order_line_state";
 /// tables (those changed after its as-of instant).
 pub const UNSETTLED_CURRENT: &str = "_order_lines_unsettled";
 
+/// The shipments of the lines a binding computes from the raw tables (all of them, up
+/// to any time: the readers cut them at the as-of instant).
+pub const UNSETTLED_SHIPMENTS: &str = "_order_lines_unsettled_shipments";
+
 /// The keys (`order_id`, `line_id`) of the lines changed after the bound as-of
 /// instant, registered by [`bind_unsettled`].
 pub const UNSETTLED_KEYS_TABLE: &str = "_order_lines_unsettled_keys";
@@ -38,14 +42,23 @@ const UNSETTLED_KEYS: &str = "SELECT order_id, line_id FROM _order_lines_unsettl
 /// side. More keys than this (an as-of date weeks back on a big lake) stay a view.
 const HELD_KEYS: i64 = 2_000_000;
 
+/// The lines a binding computes from the raw tables (see [`bind_unsettled`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Unsettled {
+    /// The smallest `first_date` of those lines: None when every line is settled by
+    /// the as-of instant (the state serves them all).
+    pub from: Option<NaiveDate>,
+    /// Whether their keys are held in memory (few, and the session runs here).
+    pub held: bool,
+}
+
 /// Register [`UNSETTLED_KEYS_TABLE`] for `params`' as-of instant (held in memory when
 /// they are few and the session runs here, see [`HELD_KEYS`]; else a view over the
-/// state) and return the smallest `first_date` of those lines: None when every line
-/// is settled by then (the state serves them all).
+/// state) and say which lines those are.
 pub async fn bind_unsettled(
     ctx: &SessionContext,
     params: &crate::engine::Params,
-) -> Result<Option<NaiveDate>> {
+) -> Result<Unsettled> {
     let table = STATE_TABLE;
     // Always on this machine, never on a cluster: binding views happens outside the
     // watched query phases, and a small scan of one table does not need executors.
@@ -78,7 +91,8 @@ pub async fn bind_unsettled(
     }
     ctx.deregister_table(UNSETTLED_KEYS_TABLE)?;
     let keys = format!("SELECT order_id, line_id {changed}");
-    if count <= HELD_KEYS && !crate::engine::materialize::on_cluster(ctx) {
+    let held = count <= HELD_KEYS && !crate::engine::materialize::on_cluster(ctx);
+    if held {
         let df = local.sql(&keys).await?.with_param_values(params.values())?;
         let schema = Arc::clone(df.schema().inner());
         let rows = if count > 0 {
@@ -92,7 +106,18 @@ pub async fn bind_unsettled(
         let df = ctx.sql(&keys).await?.with_param_values(params.values())?;
         ctx.register_table(UNSETTLED_KEYS_TABLE, df.into_view())?;
     }
-    Ok(from)
+    Ok(Unsettled { from, held })
+}
+
+/// [`UNSETTLED_SHIPMENTS`]: every shipment of the unsettled lines, from the partitions
+/// of `$unsettled_from` on (none of their rows is older).
+pub fn unsettled_shipments_sql() -> String {
+    format!(
+        "SELECT sh.* FROM ({UNSETTLED_KEYS}) k
+         JOIN shipments sh
+           ON k.order_id = sh.order_id AND k.line_id = sh.line_id
+         WHERE sh.{PARTITION_COLUMN} >= $unsettled_from"
+    )
 }
 
 /// `view` with its one `FROM <table>` reading `instead` (a parenthesised relation
@@ -223,12 +248,7 @@ fn fulfilment_where(view: &str, unsettled: bool, settled: &str) -> Result<String
         &raw,
         file,
         "shipments",
-        &format!(
-            "(SELECT sh.* FROM ({UNSETTLED_KEYS}) k
-               JOIN shipments sh
-                 ON k.order_id = sh.order_id AND k.line_id = sh.line_id
-               WHERE sh.{PARTITION_COLUMN} >= $unsettled_from) shipments"
-        ),
+        &format!("(SELECT * FROM {UNSETTLED_SHIPMENTS}) shipments"),
     )?;
     Ok(format!(
         "{settled}\nUNION ALL\nSELECT * FROM (\n{raw}\n) unsettled"

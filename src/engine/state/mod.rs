@@ -169,8 +169,8 @@ pub use events::{
     EXCEPTION_STATE_TABLE, RETURN_STATE_TABLE, exception_state_sql, return_state_sql,
 };
 pub use lines::{
-    STATE_TABLE, UNSETTLED_CURRENT, bind_unsettled, current_sql, fulfilment_sql, open_lines_sql,
-    unsettled_current_sql,
+    STATE_TABLE, UNSETTLED_CURRENT, UNSETTLED_SHIPMENTS, Unsettled, bind_unsettled, current_sql,
+    fulfilment_sql, open_lines_sql, unsettled_current_sql, unsettled_shipments_sql,
 };
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
