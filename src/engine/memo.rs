@@ -6,7 +6,8 @@
 //! and a nightly run reads it four times (`fill_rate`, `shipment_timeliness` and two
 //! checks). A [`MemoView`] runs its plan on the first scan, keeps the result, and
 //! answers every later scan from memory. The session holds the last one of each view
-//! (`order_line_fulfilment`, `order_totals`, `exception_state`, `return_state`) in
+//! (`order_line_fulfilment`, `order_totals`, `exception_state`, `return_state`, and the
+//! raw rows of the order lines changed after the as-of instant) in
 //! [`Kept`], under its parameters, so binding those parameters again (after the
 //! report's other windows, or the backtest's earlier date) finds it; a run forgets
 //! the ones its data checks do not read once its KPIs are done. When only one query

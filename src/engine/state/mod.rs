@@ -40,11 +40,13 @@
 //! rows, so its as-of-D row **is** its final row: the state row serves it unchanged.
 //! So a settled line open at D is open in its final state: the open partitions hold
 //! every settled line `open_order_lines` can return.
-//! Only the lines with `changed_at` > end(D) (for the night's own run: none, but for
-//! the previous window, the trend weeks, the priority's fit and backtest, or a re-run
-//! of an old date after newer data arrived: the lines active since D) are computed
-//! from the raw tables, restricted to those lines and to the partitions from the
-//! smallest of their `first_date`s on ([`bind_views`](super::bind_views)). Of those,
+//! Only the lines with `changed_at` > end(D) (for the night's own run: those its
+//! exports touch after midnight, a few thousand; for the previous window, the trend
+//! weeks, the priority's fit and backtest, or a re-run of an old date after newer data
+//! arrived: the lines active since D) are computed from the raw tables, restricted to
+//! those lines and to the partitions from the smallest of their `first_date`s on
+//! ([`bind_views`](super::bind_views); their rows are kept per binding when they are
+//! few and several queries read the lines). Of those,
 //! a line whose `first_date` is after D's last UTC date has no row by end(D): it does
 //! not exist as of D and is left out (for a trend week three weeks back, most of the
 //! lines changed since). A late
