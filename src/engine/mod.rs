@@ -851,10 +851,7 @@ pub async fn bind_views(ctx: &SessionContext, params: &Params, reads: ViewUse) -
         None
     };
     let mut extra = Vec::new();
-    if let Some(state::Unsettled {
-        from: Some(from), ..
-    }) = lines
-    {
+    if let Some(from) = lines.and_then(|u| u.from) {
         extra.push((
             "unsettled_from",
             datafusion::common::ScalarValue::Date32(Some(days(from))),
